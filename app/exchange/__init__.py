@@ -1,0 +1,1 @@
+"""Boundary B: everything that knows Exchange; no Flask, no database."""
