@@ -358,7 +358,7 @@ def _ews_allow_list(app_id_var: str = "$AppId") -> str:
 # down completely on 1 April 2027 (Exchange Connect will use Microsoft Graph by then).
 # -EwsAllowedAppIDs replaces the whole list, so read the current list and add this app to it.
 $Policy = Get-OrganizationConfig -RetrieveEwsOperationAccessPolicy
-$Current = "$($Policy.EwsAllowedAppIDs)" -split '[,\s]+'
+$Current = "$($Policy.EwsAllowedAppIDs)" -split '[,\\s]+'
 $Allowed = @($Current) + {app_id_var} | Where-Object {{ $_ }} | Sort-Object -Unique
 Set-OrganizationConfig -EwsEnabled $true -EwsAllowedAppIDs ($Allowed -join ',')"""
 
