@@ -284,3 +284,13 @@ def test_remediation_snippets_are_short():
     assert all(len(s.body.splitlines()) <= 20 for s in snippets)
     assert "-User Default -AccessRights AvailabilityOnly" in snippets[2].body
     assert "New-DistributionGroup -Name $RoomListName -RoomList -Members $Rooms" in snippets[3].body
+
+
+@given(st.text())
+def test_any_text_is_either_refused_or_round_trips(text):
+    try:
+        literal = quote(text)
+    except InvalidInput:
+        return
+
+    assert parse_single_quoted(literal) == (text, len(literal))
