@@ -36,7 +36,6 @@ class WizardActions:
         return self.client.post(path, data={"csrf_token": token, **data}, **kwargs)
 
     def start(self) -> str:
-        response = self._post("/connect/new", {}) if False else None  # noqa: SIM108
         page = self.client.get("/connect/")
         token = csrf_token(page.get_data(as_text=True))
         response = self.client.post("/connect/new", data={"csrf_token": token})
@@ -62,12 +61,13 @@ class WizardActions:
         }
         return self._post(self.url("account"), data)
 
-    def access(self, level: str = "full", coverage: str = "all", **extra: Any):  # type: ignore[no-untyped-def]
-        return self._post(
-            self.url("access"), {"level": level, "coverage": coverage, "action": "continue", **extra}
-        )
+    def access(self, level: str = "full", coverage: str = "all",
+               **extra: Any):  # type: ignore[no-untyped-def]
+        data = {"level": level, "coverage": coverage, "action": "continue", **extra}
+        return self._post(self.url("access"), data)
 
-    def test(self, mailbox: str = "alice@contoso.example", **extra: Any):  # type: ignore[no-untyped-def]
+    def test(self, mailbox: str = "alice@contoso.example",
+             **extra: Any):  # type: ignore[no-untyped-def]
         return self._post(self.url("test"), {"mailbox": mailbox, **extra})
 
     def authorize(self, action: str = "authorize"):  # type: ignore[no-untyped-def]

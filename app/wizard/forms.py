@@ -14,6 +14,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from app.exchange import addresses
@@ -51,8 +52,8 @@ class AccountForm(FlaskForm):
     deployment = RadioField(
         "Where do your mailboxes live?",
         choices=[
-            ("onprem", "Exchange Server (on-premises)"),
-            ("online", "Exchange Online (Microsoft 365)"),
+            SelectChoice("onprem", "Exchange Server (on-premises)"),
+            SelectChoice("online", "Exchange Online (Microsoft 365)"),
         ],
         default="onprem",
         validators=[InputRequired()],
@@ -90,8 +91,8 @@ class AccountForm(FlaskForm):
     endpoint = RadioField(
         "How should we find your Exchange server?",
         choices=[
-            ("url", "I will enter the EWS URL"),
-            ("autodiscover", "Use Autodiscover from the service account's domain"),
+            SelectChoice("url", "I will enter the EWS URL"),
+            SelectChoice("autodiscover", "Use Autodiscover from the service account's domain"),
         ],
         default="url",
         validators=[InputRequired()],
@@ -134,15 +135,15 @@ class AccessForm(FlaskForm):
 
     level = RadioField(
         "Access level",
-        choices=[(level.key, level.title) for level in ACCESS_LEVELS.values()],
+        choices=[SelectChoice(level.key, level.title) for level in ACCESS_LEVELS.values()],
         validators=[InputRequired("Choose an access level.")],
     )
     coverage = RadioField(
         "Which mailboxes?",
         choices=[
-            ("all", "Every mailbox in the organisation"),
-            ("group", "Members of a group"),
-            ("list", "Only these mailboxes"),
+            SelectChoice("all", "Every mailbox in the organisation"),
+            SelectChoice("group", "Members of a group"),
+            SelectChoice("list", "Only these mailboxes"),
         ],
         default="all",
         validators=[InputRequired()],

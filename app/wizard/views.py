@@ -251,10 +251,11 @@ def account_script(attempt: onboarding.AttemptView, kind: str):  # type: ignore[
 
 
 def _download(script: powershell.Script) -> Response:
-    # A BOM makes Windows PowerShell 5.1 read the file as UTF-8 (Unicode names survive).
+    # UTF-8 with a BOM: without it Windows PowerShell 5.1 reads the file as Windows-1252, where
+    # some UTF-8 letters decode to curly quotes and could slip past the quoting.
     return Response(
-        "\ufeff" + script.body,
-        mimetype="text/plain",
+        script.as_bytes(),
+        mimetype="application/octet-stream",
         headers={"Content-Disposition": f'attachment; filename="{script.filename}"'},
     )
 
