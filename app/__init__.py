@@ -49,6 +49,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     _register_optional_blueprints(app)
 
+    @app.template_filter("phrase")
+    def _phrase(sentence: str) -> str:
+        """Turn a sentence into a phrase that reads inside another sentence."""
+        sentence = sentence.strip().rstrip(".")
+        return sentence[:1].lower() + sentence[1:]
+
     @app.context_processor
     def _template_helpers() -> dict[str, Any]:
         return {"has_endpoint": lambda name: name in app.view_functions}
