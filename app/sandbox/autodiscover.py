@@ -109,7 +109,8 @@ def _pox(app: SandboxApp, doc: Any, start_response: Any) -> list[bytes]:
     if acct is None:
         err = etree.SubElement(resp, f"{{{POX_OUTLOOK}}}Error")
         etree.SubElement(err, f"{{{POX_OUTLOOK}}}ErrorCode").text = "500"
-        etree.SubElement(err, f"{{{POX_OUTLOOK}}}Message").text = "The email address can't be found."
+        message = etree.SubElement(err, f"{{{POX_OUTLOOK}}}Message")
+        message.text = "The email address can't be found."
     else:
         user = etree.SubElement(resp, f"{{{POX_OUTLOOK}}}User")
         etree.SubElement(user, f"{{{POX_OUTLOOK}}}DisplayName").text = acct.display_name

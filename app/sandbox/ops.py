@@ -590,7 +590,7 @@ def get_item(ctx: Context, req: Element) -> Element:
                 rm = response_message(msgs, "GetItemResponseMessage")
                 render_item(ctx, sub(rm, "m:Items"), occ or master, props)
         except ResponseError as err:
-            response_message(msgs, "GetItemResponseMessage", err)
+            sub(response_message(msgs, "GetItemResponseMessage", err), "m:Items")
     return resp
 
 
@@ -658,7 +658,7 @@ def create_item(ctx: Context, req: Element) -> Element:
                                                   **fields), creator=ctx.writer)
                 _propagate(ctx, item, send)
         except ResponseError as err:
-            response_message(msgs, "CreateItemResponseMessage", err)
+            sub(response_message(msgs, "CreateItemResponseMessage", err), "m:Items")
             continue
         rm = response_message(msgs, "CreateItemResponseMessage")
         items = sub(rm, "m:Items")
@@ -731,7 +731,7 @@ def update_item(ctx: Context, req: Element) -> Element:
                 ctx.store.touch(master)
                 _propagate(ctx, master, send)
         except ResponseError as err:
-            response_message(msgs, "UpdateItemResponseMessage", err)
+            sub(response_message(msgs, "UpdateItemResponseMessage", err), "m:Items")
             continue
         rm = response_message(msgs, "UpdateItemResponseMessage")
         ci = sub(sub(rm, "m:Items"), "t:CalendarItem")

@@ -46,7 +46,8 @@ class SandboxApp:
     """WSGI callable: EWS, Autodiscover, OAuth token endpoint and the /_sandbox/ control API."""
 
     def __init__(self, directory: Directory, latency_ms: int = 0, validate_responses: bool = False,
-                 log_dir: str | Path | None = None, auth_methods: tuple[str, ...] = ("NTLM", "Basic"),
+                 log_dir: str | Path | None = None,
+                 auth_methods: tuple[str, ...] = ("NTLM", "Basic"),
                  source: str | Path | None = None) -> None:
         self.source = source
         self.directory = directory
