@@ -256,7 +256,7 @@ class SandboxApp:
         if f.kind == "truncated":
             payload = payload[: max(1, len(payload) // 2)]
         else:  # malformed
-            payload = payload.replace(b"</s:Body>", b"</s:Bodyy>", 1) + b"<unclosed"
+            payload = b"<?xml version='1.0' encoding='utf-8'?>\n<<Exchange sandbox: malformed>>"
         start_response("200 OK", [("Content-Type", XML_TYPE),
                                   ("Content-Length", str(len(payload)))])
         return [payload]
