@@ -1,4 +1,5 @@
-"""python -m app.sandbox [--host H] [--port P] [--data FILE] [--latency-ms N] [--tls-cert C --tls-key K]"""
+"""Run the sandbox: python -m app.sandbox [--host H] [--port P] [--data FILE] [--latency-ms N]
+[--tls-cert C --tls-key K]"""
 
 from __future__ import annotations
 
