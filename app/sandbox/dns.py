@@ -46,7 +46,8 @@ class DNSResponder:
                     self.domain, f"autodiscover.{self.domain}"):
                 response.answer.append(dns.rrset.from_text(
                     question.name, 60, "IN", "A", self.address))
-            elif question.rdtype == dns.rdatatype.SRV and name == f"_autodiscover._tcp.{self.domain}":
+            elif (question.rdtype == dns.rdatatype.SRV
+                  and name == f"_autodiscover._tcp.{self.domain}"):
                 response.answer.append(dns.rrset.from_text(
                     question.name, 60, "IN", "SRV",
                     f"0 0 {self.srv_port} autodiscover.{self.domain}."))
