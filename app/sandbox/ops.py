@@ -266,7 +266,8 @@ def _attendees(parent: Element, tag: str, directory: Directory, addresses: list[
 
 def _tz_el(parent: Element, tag: str, iana: str) -> None:
     ms = ms_zone(iana)
-    sub(parent, tag, Id=ms, Name=all_zones().get(ms, None).name if ms in all_zones() else ms)
+    zone = all_zones().get(ms)
+    sub(parent, tag, Id=ms, Name=zone.name if zone else ms)
 
 
 def render_item(ctx: Context, parent: Element, item: CalendarItem, props: set[str]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeAlias
 
 from lxml import etree
 
@@ -14,7 +14,7 @@ E = "http://schemas.microsoft.com/exchange/services/2006/errors"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 NSMAP = {"s": SOAP, "m": M, "t": T}
 
-Element = etree._Element
+Element: TypeAlias = etree._Element
 
 SERVER_VERSION = {
     "MajorVersion": "15",
