@@ -111,7 +111,7 @@ def first_api_calls(token: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _mask(value: Any) -> Any:
     if isinstance(value, str) and len(value) > 12:
-        return value[:6] + "…" + f"({len(value)} characters, shown once to the vendor)"
+        return value[:6] + f"... ({len(value)} characters, shown once to the vendor)"
     return value
 
 
