@@ -7,7 +7,7 @@ inputs redacted, so support staff can read what happened and replay it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,7 +17,7 @@ from app.crypto import SecretBox
 from app.database import db
 from app.exchange import access
 from app.exchange.connector import Connector
-from app.exchange.diagnostics import DiagnosticsRequest, Report, run_checks
+from app.exchange.diagnostics import Check, DiagnosticsRequest, Report, run_checks
 from app.models import Attempt, Connection, StepRun, utcnow
 from app.services.errors import AttemptClosed, AttemptExpired, AttemptNotFound, StepNotReached
 from app.services.redaction import redact_inputs
@@ -290,7 +290,8 @@ def _invalidate_test(attempt: Attempt) -> None:
 
 
 def diagnostics_request(attempt: Attempt, box: SecretBox, mailbox: str,
-                        write_test: bool) -> DiagnosticsRequest:
+                        write_test: bool, confirmed_hosts: tuple[str, ...] = ()
+                        ) -> DiagnosticsRequest:
     """Build the diagnostics input from an attempt's saved values and its decrypted secret."""
     assert attempt.secret_enc is not None and attempt.service_account and attempt.access_level
     vendor = VendorRequest.from_dict(attempt.vendor_request) if attempt.vendor_request else None
@@ -307,20 +308,30 @@ def diagnostics_request(attempt: Attempt, box: SecretBox, mailbox: str,
         mailbox=mailbox,
         write_test=write_test,
         requested_scopes=vendor.scope if vendor else (),
+        confirmed_hosts=confirmed_hosts,
     )
 
 
 def run_credential_test(attempt_id: str, mailbox: str, write_test: bool, connector: Connector,
-                        box: SecretBox) -> Report:
-    """Run the diagnostics for the attempt against ``mailbox`` and save the report."""
+                        box: SecretBox, *, on_progress: Callable[[Check], None] | None = None,
+                        confirmed_hosts: tuple[str, ...] = ()) -> Report:
+    """Run the diagnostics for the attempt against ``mailbox`` and save the report.
+
+    The step run is written as ``running`` before any EWS traffic, so a database that cannot
+    record the test stops it before Exchange sees a logon (SECURITY.md row 45).
+    """
     attempt = _load(attempt_id)
     require_step(_view(attempt), STEP_TEST)
-    request = diagnostics_request(attempt, box, mailbox, write_test)
-    with _step_run(attempt, "test", {"mailbox": mailbox, "write_test": write_test}) as run:
-        report = run_checks(request, connector)
-        run.outcome = "passed" if report.passed else "failed"
-        run.result = report.to_dict()
-        run.error_code = report.first_failure_code
+    request = diagnostics_request(attempt, box, mailbox, write_test, confirmed_hosts)
+    run = StepRun(step="test", outcome="running",
+                  inputs=redact_inputs({"mailbox": mailbox, "write_test": write_test}))
+    attempt.steps.append(run)
+    db.session.commit()
+    report = run_checks(request, connector, on_progress=on_progress)
+    run.outcome = "passed" if report.passed else "failed"
+    run.result = report.to_dict()
+    run.error_code = report.first_failure_code
+    run.duration_ms = report.duration_ms
     attempt.test_mailbox = mailbox
     attempt.test_passed = report.passed
     attempt.tested_at = utcnow()
