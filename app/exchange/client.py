@@ -204,13 +204,21 @@ class EwsSession:
 
 
 def _forget_protocols(credentials: Any) -> None:
+    # Rebuild the cache rather than pop: OAuth credentials cache their client in __dict__, which
+    # changes their hash after insertion, so a lookup by key can miss.
     with CachingProtocol._protocol_cache_lock:
-        for key in list(CachingProtocol._protocol_cache):
-            if key[1] is credentials or key[1] == credentials:
-                protocol, _ = CachingProtocol._protocol_cache.pop(key)
+        cache = CachingProtocol._protocol_cache
+        keep = {}
+        for key, value in list(cache.items()):
+            if key[1] is credentials:
+                protocol = value[0]
                 if isinstance(protocol, BaseProtocol):
                     with protocol._session_pool_lock:
                         protocol.close()
+            else:
+                keep[key] = value
+        cache.clear()
+        cache.update(keep)
 
 
 def _forget_autodiscover(domain: str, credentials: Any) -> None:

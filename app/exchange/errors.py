@@ -133,6 +133,11 @@ def observe(exc: BaseException, run: RunState | None = None, check: str | None =
             return Seen("auth", "HTTP 401 (account locked out)", "account_locked")
         return Seen("auth", "HTTP 401", "authentication_failed")
     if isinstance(exc, ews.ErrorServerBusy):
+        # exchangelib turns a lost connection into ErrorServerBusy when its pool is larger than
+        # one; the trace says what really happened.
+        last = run.traces(check)[-1] if run is not None and check and run.traces(check) else None
+        if last is not None and last.get("error"):
+            return _network(str(last["error"]), run, check)
         if "503" in str(exc):
             return Seen("http", "HTTP 503", "server_unavailable")
         return Seen("busy", "ErrorServerBusy", "exchange_busy", back_off=exc.back_off)
@@ -164,6 +169,8 @@ def observe(exc: BaseException, run: RunState | None = None, check: str | None =
     if isinstance(exc, ews.ResponseMessageError):
         return Seen("ews", type(exc).__name__, "exchange_error")
     if isinstance(exc, ews.SOAPError):
+        if "bad soap response" in str(exc).lower():
+            return Seen("malformed", "malformed XML", "malformed_response")
         return Seen("malformed", "unknown SOAP fault", "exchange_error")
     if isinstance(exc, ews.TransportError):
         return _network(str(exc), run, check) if not _looks_malformed(str(exc)) else \

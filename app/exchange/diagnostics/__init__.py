@@ -101,7 +101,8 @@ class Report:
     @property
     def authentication_failed(self) -> bool:
         """Tell whether Exchange rejected the credentials (counts against the test limits)."""
-        return any(c.code in ("authentication_failed", "account_locked") and c.status == FAIL
+        return any(c.code in ("authentication_failed", "account_locked", "oauth_invalid_client")
+                   and c.status == FAIL
                    for c in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
