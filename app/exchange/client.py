@@ -71,6 +71,15 @@ class AppCredentials(OAuth2Credentials):
         self.authority = authority.rstrip("/")
         self.run_id = run_id
 
+    def on_token_auto_refreshed(self, access_token: Any) -> None:
+        """Keep the new token, and tell this run's redaction about it."""
+        from app.exchange.outbound import current_run
+
+        run = current_run()
+        if run is not None and access_token:
+            run.add_secret(access_token.get("access_token"))
+        super().on_token_auto_refreshed(access_token)
+
     @property
     def token_url(self) -> str:
         return f"{self.authority}/{self.tenant_id}/oauth2/v2.0/token"

@@ -285,8 +285,8 @@ class RunState:
 _TOKEN_PATTERNS = (
     (re.compile(r"(?i)\b(Basic|Bearer|NTLM|Negotiate)\s+[A-Za-z0-9+/=._~-]{8,}"),
      r"\1 " + REDACTED),
-    (re.compile(r'(?i)("?(?:access_token|refresh_token|id_token|client_secret|password)"?\s*'
-                r'[:=]\s*"?)[^"&\s,}]+'), r"\1" + REDACTED),
+    (re.compile(r"""(?i)(["']?(?:access_token|refresh_token|id_token|client_secret|password)"""
+                r"""["']?\s*[:=]\s*["']?)[^"'&\s,}]+"""), r"\1" + REDACTED),
 )
 
 
@@ -442,7 +442,7 @@ class GuardedAdapter(HTTPAdapter):
         request._guard_ip = pinned  # type: ignore[attr-defined]
         default = 443 if scheme == "https" else 80
         request.headers["Host"] = host if port == default else f"{host}:{port}"
-        if policy.ca_bundle and verify is True:
+        if policy.ca_bundle and verify is not False:
             verify = policy.ca_bundle
         timeout = self._timeout(timeout, policy)
         exchange = None
