@@ -25,9 +25,11 @@ from app.exchange.errors import observe
 __all__ = ["FAIL", "PASS", "SKIPPED", "WARN", "Check", "DiagnosticsRequest", "Report",
            "run_checks"]
 
-#: Checks that run together once sign-in works.
-PARALLEL = ("service_mailbox", "mailbox_access", "calendar_read", "calendar_write",
-            "least_privilege", "free_busy", "rooms")
+#: Checks that run together once sign-in works, in lanes. The first lane goes first and so
+#: usually gets the connection sign-in already authenticated (NTLM authenticates a connection,
+#: so every new one costs a handshake); it takes the two checks with two round trips each.
+PARALLEL = (("calendar_write", "rooms"), ("service_mailbox",), ("mailbox_access",),
+            ("calendar_read",), ("least_privilege",), ("free_busy",))
 
 
 @dataclass(frozen=True)
@@ -202,8 +204,17 @@ class _Runner:
         if self.on_progress is not None:
             self.on_progress(self.checks[key])
 
-    def stage(self, keys: tuple[str, ...], pool: ThreadPoolExecutor) -> None:
+    def _lane(self, keys: tuple[str, ...], deadline: float) -> list[tuple[str, Verdict, int]]:
+        out = []
+        for key in keys:
+            verdict, ms = self._one(key, deadline)
+            out.append((key, verdict, ms))
+        return out
+
+    def stage(self, lanes: tuple[tuple[str, ...], ...], pool: ThreadPoolExecutor) -> None:
+        """Run ``lanes`` concurrently (checks within a lane one after another) by one deadline."""
         now = time.monotonic()
+        keys = [key for lane in lanes for key in lane]
         if now >= self.deadline:
             for key in keys:
                 self._finish(key, Verdict(FAIL, f"“{TITLES[key]}” did not start: the test's "
@@ -213,25 +224,29 @@ class _Runner:
             return
         limit = min(self.connector.check_timeout, self.deadline - now)
         deadline = now + limit
-        pending: dict[Future[tuple[Verdict, int]], str] = {}
-        for key in keys:
+        pending: dict[Future[list[tuple[str, Verdict, int]]], tuple[str, ...]] = {}
+        for lane in lanes:
             context = contextvars.copy_context()
-            pending[pool.submit(context.run, self._one, key, deadline)] = key
+            pending[pool.submit(context.run, self._lane, lane, deadline)] = lane
         while pending:
             done, _ = wait(pending, timeout=max(0.0, deadline - time.monotonic()),
                            return_when=FIRST_COMPLETED)
             if not done:
                 break
             for future in done:
-                key = pending.pop(future)
-                verdict, ms = future.result()
-                self._finish(key, verdict, ms)
-        for future, key in pending.items():
+                pending.pop(future)
+                for key, verdict, ms in future.result():
+                    self._finish(key, verdict, ms)
+        for future, lane in pending.items():
             future.cancel()
-            self._finish(key, Verdict(
-                FAIL, f"“{TITLES[key]}” got no answer within {limit:.1f} s, so we stopped "
-                "waiting. The server is too slow or not answering.",
-                "no answer in time", "timeout", interpret._fix("timeout")), int(limit * 1000))
+            for key in lane:
+                if key in self.checks:
+                    continue
+                self._finish(key, Verdict(
+                    FAIL, f"“{TITLES[key]}” got no answer within {limit:.1f} s, so we stopped "
+                    "waiting. The server is too slow or not answering.",
+                    "no answer in time", "timeout", interpret._fix("timeout")),
+                    int(limit * 1000))
 
     def skip_rest(self, why: str) -> None:
         for key in interpret.ORDER:
@@ -244,11 +259,11 @@ class _Runner:
                                   thread_name_prefix="diagnostics")
         try:
             with outbound.using(self.connector.policy, self.run):
-                self.stage(("endpoint",), pool)
+                self.stage((("endpoint",),), pool)
                 if self.checks["endpoint"].status == FAIL:
                     self.skip_rest("the EWS endpoint could not be reached.")
                 else:
-                    self.stage(("authentication",), pool)
+                    self.stage((("authentication",),), pool)
                     if self.checks["authentication"].status == FAIL:
                         self.skip_rest("sign-in failed, and we never retry a rejected sign-in.")
                     else:

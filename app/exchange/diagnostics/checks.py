@@ -253,11 +253,31 @@ def least_privilege_check(ctx: Context) -> Verdict:
     return least_privilege(facts.level, ctx.request.mailbox, False, "NoError")
 
 
+def _utc_timezone() -> Any:
+    from datetime import time
+
+    from exchangelib.properties import DaylightTime, StandardTime, TimeZone
+
+    rule = {"bias": 0, "time": time(2), "occurrence": 1, "iso_month": 1, "weekday": 7}
+    return TimeZone(bias=0, standard_time=StandardTime(**rule),
+                    daylight_time=DaylightTime(**rule))
+
+
 def _free_busy(ctx: Context, days: int, view: str) -> Any:
+    """GetUserAvailability with a fixed UTC zone: one request, no GetServerTimeZones first."""
+    from exchangelib.properties import FreeBusyViewOptions, MailboxData, TimeWindow
+    from exchangelib.services import GetUserAvailability
+
     start = _now()
-    result = list(ctx.session.protocol.get_free_busy_info(
-        accounts=[(ctx.request.mailbox, "Required", False)], start=start,
-        end=start + timedelta(days=days), requested_view=view))
+    result = list(GetUserAvailability(ctx.session.protocol).call(
+        tzinfo=UTC,
+        mailbox_data=[MailboxData(email=ctx.request.mailbox, attendee_type="Required",
+                                  exclude_conflicts=False)],
+        timezone=_utc_timezone(),
+        free_busy_view_options=FreeBusyViewOptions(
+            time_window=TimeWindow(start=start, end=start + timedelta(days=days)),
+            merged_free_busy_interval=30, requested_view=view),
+    ))
     first = result[0]
     if isinstance(first, Exception):
         raise first

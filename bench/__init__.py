@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench`` prints ``bench <name> <value> <unit>`` lines."""
