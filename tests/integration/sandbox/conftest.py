@@ -56,6 +56,19 @@ def this_week() -> tuple[EWSDateTime, EWSDateTime]:
 
 
 @pytest.fixture(autouse=True)
+def _plain_exchangelib_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Talk to the sandbox with exchangelib's own HTTP adapter.
+
+    These tests are about the sandbox, so they must not depend on the product's outbound guard,
+    which ``app.exchange`` installs process-wide once any product test has imported it.
+    """
+    from exchangelib.protocol import BaseProtocol
+    from requests.adapters import HTTPAdapter
+
+    monkeypatch.setattr(BaseProtocol, "HTTP_ADAPTER_CLS", HTTPAdapter)
+
+
+@pytest.fixture(autouse=True)
 def _isolate(sandbox: SandboxServer) -> Iterator[None]:
     """Validate every response against the schema; reset faults, state and exchangelib caches."""
     sandbox.app.validate_responses = True
