@@ -8,7 +8,10 @@ is never retried (findings 1 and 2).
 
 from __future__ import annotations
 
+import contextvars
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,6 +51,10 @@ PROBE_BODY = (
     b'<t:AlternateId Format="EwsId" Id="DUMMY" Mailbox="DUMMY@example.com"/>'
     b"</m:SourceIds></m:ConvertId></s:Body></s:Envelope>"
 )
+
+
+_lane_config: contextvars.ContextVar[Configuration | None] = contextvars.ContextVar(
+    "lane_config", default=None)
 
 
 class RunCredentials(Credentials):
@@ -141,6 +148,7 @@ class EwsSession:
             self.credentials = RunCredentials(username, secret, self.run_id)
         self.max_connections = max_connections
         self.config: Configuration | None = None
+        self._lane_credentials: list[Any] = []
 
     def configure(self, ews_url: str, auth_type: str | None) -> Configuration:
         """Fix the endpoint and sign-in method every account of this run uses."""
@@ -149,15 +157,53 @@ class EwsSession:
             credentials=self.credentials,
             auth_type=OAUTH2 if self.app_only else auth_type,
             retry_policy=FailFast(),
-            max_connections=self.max_connections,
+            max_connections=1,
         )
         return self.config
 
-    def account(self, mailbox: str, impersonate: bool) -> Account:
+    @contextmanager
+    def lane(self, index: int) -> Iterator[None]:
+        """Give a lane of checks its own Protocol with one connection.
+
+        exchangelib's pool deadlocks when a throttled request shrinks a pool whose sessions are
+        all in use (``decrease_poolsize`` holds the pool lock while waiting for a session), so
+        concurrent checks never share a pool. Lane 0 keeps sign-in's connection.
+        """
         assert self.config is not None, "configure() first"
+        if index == 0:
+            yield
+            return
+        credentials: Any
+        if isinstance(self.credentials, AppCredentials):
+            base = self.credentials
+            credentials = AppCredentials(base.client_id, base.client_secret, base.tenant_id,
+                                         base.authority, f"{self.run_id}-{index}")
+            credentials.access_token = base.access_token
+        else:
+            credentials = RunCredentials(self.credentials.username, self.credentials.password,
+                                         f"{self.run_id}-{index}")
+        self._lane_credentials.append(credentials)
+        config = Configuration(
+            service_endpoint=self.config.service_endpoint, credentials=credentials,
+            auth_type=self.config.auth_type, version=self.config.version,
+            retry_policy=FailFast(), max_connections=1,
+        )
+        token = _lane_config.set(config)
+        try:
+            yield
+        finally:
+            _lane_config.reset(token)
+
+    @property
+    def current_config(self) -> Configuration:
+        config = _lane_config.get() or self.config
+        assert config is not None, "configure() first"
+        return config
+
+    def account(self, mailbox: str, impersonate: bool) -> Account:
         return Account(
             mailbox,
-            config=self.config,
+            config=self.current_config,
             access_type=IMPERSONATION if impersonate else DELEGATE,
             autodiscover=False,
             default_timezone=EWSTimeZone("UTC"),
@@ -166,8 +212,7 @@ class EwsSession:
     @property
     def protocol(self) -> Protocol:
         """The run's Protocol, for operations not tied to a mailbox (free/busy, rooms)."""
-        assert self.config is not None, "configure() first"
-        return Protocol(config=self.config)
+        return Protocol(config=self.current_config)
 
     @staticmethod
     def calendar(account: Account) -> Calendar:
@@ -209,7 +254,8 @@ class EwsSession:
 
     def close(self) -> None:
         """Drop this run's Protocols from exchangelib's process-wide cache and close them."""
-        _forget_protocols(self.credentials)
+        for credentials in (self.credentials, *self._lane_credentials):
+            _forget_protocols(credentials)
 
 
 def _forget_protocols(credentials: Any) -> None:

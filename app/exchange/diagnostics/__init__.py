@@ -11,6 +11,7 @@ import contextvars
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -204,11 +205,13 @@ class _Runner:
         if self.on_progress is not None:
             self.on_progress(self.checks[key])
 
-    def _lane(self, keys: tuple[str, ...], deadline: float) -> list[tuple[str, Verdict, int]]:
+    def _lane(self, index: int, keys: tuple[str, ...], deadline: float
+              ) -> list[tuple[str, Verdict, int]]:
         out = []
-        for key in keys:
-            verdict, ms = self._one(key, deadline)
-            out.append((key, verdict, ms))
+        with self.session.lane(index) if self.session.config is not None else nullcontext():
+            for key in keys:
+                verdict, ms = self._one(key, deadline)
+                out.append((key, verdict, ms))
         return out
 
     def stage(self, lanes: tuple[tuple[str, ...], ...], pool: ThreadPoolExecutor) -> None:
@@ -225,9 +228,9 @@ class _Runner:
         limit = min(self.connector.check_timeout, self.deadline - now)
         deadline = now + limit
         pending: dict[Future[list[tuple[str, Verdict, int]]], tuple[str, ...]] = {}
-        for lane in lanes:
+        for index, lane in enumerate(lanes):
             context = contextvars.copy_context()
-            pending[pool.submit(context.run, self._lane, lane, deadline)] = lane
+            pending[pool.submit(context.run, self._lane, index, lane, deadline)] = lane
         while pending:
             done, _ = wait(pending, timeout=max(0.0, deadline - time.monotonic()),
                            return_when=FIRST_COMPLETED)

@@ -123,3 +123,18 @@ def test_faults_through_the_wizard_never_give_a_500_and_keep_earlier_steps(
     assert steps[:2] == ["account", "access"] and steps[-1] == "test"
     page = client.get(wizard.url("access"))
     assert page.status_code == 200
+
+
+def test_throttling_every_concurrent_check_ends_within_the_budget(sandbox: SandboxServer,
+                                                                  connector) -> None:
+    """Regression: a shared exchangelib pool deadlocks when throttling shrinks it while every
+    session is in use; each lane has its own single-connection Protocol instead."""
+    sandbox.script_fault("*", "server_busy", count=50, after=1, back_off_ms=30000)
+    started = time.monotonic()
+
+    report = run_checks(request_for(sandbox, "svc-full", "full", write_test=True), connector)
+
+    assert time.monotonic() - started < connector.check_timeout + 2
+    busy = [c for c in report.checks if c.code == "exchange_busy"]
+    assert len(busy) >= 5
+    assert protocol_cache_size() == 0

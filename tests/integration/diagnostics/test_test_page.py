@@ -83,6 +83,11 @@ def test_live_progress_lists_checks_as_they_finish_then_points_at_the_results(
     assert body["done"] and body["passed"] is True
     assert [c["key"] for c in body["checks"]][:2] == ["endpoint", "authentication"]
     assert body["results_url"].endswith("/test")
+    # The fixture's app context outlives requests, so drop what this thread's session cached
+    # before the background thread saved the report (each real request gets a fresh session).
+    from app.database import db
+
+    db.session.expire_all()
     assert "The connection works" in client.get(body["results_url"]).get_data(as_text=True)
 
 
