@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import dns.exception
 import dns.resolver
@@ -251,7 +251,7 @@ class RunState:
             return
         with self._lock:
             self._secrets.add(secret)
-            self._secrets.add(requests.utils.quote(secret, safe=""))
+            self._secrets.add(quote(secret, safe=""))
 
     def add_login(self, username: str, password: str) -> None:
         self.add_secret(password)
@@ -509,8 +509,8 @@ class GuardedAdapter(HTTPAdapter):
         hostname = host_params["host"]
         host_params["host"] = pinned
         if host_params["scheme"] == "https":
-            pool_kwargs["server_hostname"] = hostname
-            pool_kwargs["assert_hostname"] = hostname
+            pool_kwargs["server_hostname"] = hostname  # type: ignore[typeddict-unknown-key]
+            pool_kwargs["assert_hostname"] = hostname  # type: ignore[typeddict-unknown-key]
         return self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
 
 

@@ -303,7 +303,7 @@ def rooms(ctx: Context) -> Verdict:
                        "booking.", "NoError (0 room lists)", "no_room_lists",
                        "Create a room list holding your room mailboxes (replace the example "
                        "room address).", script.body)
-    names = []
+    names: list[str] = []
     for room_list in lists[:5]:
         found = list(protocol.get_rooms(room_list.email_address))
         names.extend(r.name or r.email_address for r in found)
