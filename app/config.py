@@ -37,12 +37,6 @@ def _instance_secret(name: str, make: Any) -> str:
     return path.read_text().strip()
 
 
-def _bool(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
 def _list(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
@@ -100,10 +94,6 @@ class Settings:
                 raise ConfigError("ENCRYPTION_KEY holds a value that is not a Fernet key.") from e
 
         database_url = env.get("DATABASE_URL") or f"sqlite:///{INSTANCE / 'exchange_connect.db'}"
-        if production and database_url.startswith("sqlite") and not _bool(
-            env.get("ALLOW_SQLITE_IN_PRODUCTION"), False
-        ):
-            pass  # SQLite is allowed for a single-instance install; documented in the README.
         return cls(
             env=mode,
             secret_key=secret_key,
