@@ -164,15 +164,12 @@ def account(attempt: onboarding.AttemptView):  # type: ignore[no-untyped-def]
         return redirect(url_for("wizard.configure_access", attempt_id=attempt.id))
     if form.is_submitted():
         onboarding.record_invalid_step(attempt.id, "account", dict(request.form), form.errors)
-    scripts = {
-        kind: powershell.create_service_account(
-            kind, form.service_account.data or "svc-connect@contoso.com"
-        )
-        for kind in ("onprem", "online")
-    } if not form.service_account.errors else {
-        kind: powershell.create_service_account(kind, "svc-connect@contoso.com")
-        for kind in ("onprem", "online")
-    }
+    # Tailor the scripts to the typed address only once it is valid (it is quoted either way).
+    address = (form.service_account.data if not form.service_account.errors else None) or (
+        "svc-connect@contoso.com"
+    )
+    scripts = {kind: powershell.create_service_account(kind, address)
+               for kind in ("onprem", "online")}
     return _render(
         "wizard/account.html",
         attempt,
