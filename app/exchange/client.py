@@ -35,7 +35,9 @@ from exchangelib.autodiscover.cache import autodiscover_cache
 from exchangelib.folders import Calendar, DistinguishedFolderId, Inbox, Root
 from exchangelib.properties import Mailbox
 from exchangelib.protocol import BaseProtocol, CachingProtocol, Protocol
+from requests_ntlm import HttpNtlmAuth
 
+from app.exchange.ntlm import PrimedNtlmAuth
 from app.exchange.outbound import GuardedAdapter
 
 #: Production authority for Exchange Online app-only tokens.
@@ -63,6 +65,21 @@ class RunCredentials(Credentials):
     def __init__(self, username: str, password: str, run_id: str) -> None:
         super().__init__(username, password)
         self.run_id = run_id
+
+
+class PrimedProtocol(Protocol):
+    """exchangelib's Protocol whose NTLM sessions send NEGOTIATE with their first request.
+
+    Created by :meth:`EwsSession.configure` before anything else asks for the run's Protocol:
+    exchangelib's Protocol cache then hands this instance to every Account of the run.
+    """
+
+    def create_session(self) -> Any:
+        session = super().create_session()
+        auth = session.auth
+        if type(auth) is HttpNtlmAuth:
+            session.auth = PrimedNtlmAuth(auth.username, auth.password)
+        return session
 
 
 class AppCredentials(OAuth2Credentials):
@@ -159,6 +176,7 @@ class EwsSession:
             retry_policy=FailFast(),
             max_connections=1,
         )
+        PrimedProtocol(config=self.config)
         return self.config
 
     @contextmanager
@@ -188,6 +206,7 @@ class EwsSession:
             auth_type=self.config.auth_type, version=self.config.version,
             retry_policy=FailFast(), max_connections=1,
         )
+        PrimedProtocol(config=config)
         token = _lane_config.set(config)
         try:
             yield

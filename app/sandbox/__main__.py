@@ -1,5 +1,5 @@
 """Run the sandbox: python -m app.sandbox [--host H] [--port P] [--data FILE] [--latency-ms N]
-[--tls-cert C --tls-key K]"""
+[--tls-cert C --tls-key K [--extended-protection]]"""
 
 from __future__ import annotations
 
@@ -20,11 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--tls-cert", default=None)
     parser.add_argument("--tls-key", default=None)
+    parser.add_argument("--extended-protection", action="store_true",
+                        help="require the TLS channel binding in NTLM sign-ins (needs --tls-cert)")
     parser.add_argument("--log-dir", default=None)
     args = parser.parse_args(argv)
     server = SandboxServer(directory=args.data, host=args.host, port=args.port,
                            latency_ms=args.latency_ms, tls_cert=args.tls_cert,
-                           tls_key=args.tls_key, log_dir=args.log_dir)
+                           tls_key=args.tls_key, log_dir=args.log_dir,
+                           extended_protection=args.extended_protection)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with server:

@@ -53,8 +53,10 @@ class AuthResult:
 
 
 class Authenticator:
-    def __init__(self, directory: Directory) -> None:
+    def __init__(self, directory: Directory, channel_bindings: Any = None) -> None:
         self.directory = directory
+        #: Extended Protection: the TLS channel binding every NTLM AUTHENTICATE must carry.
+        self.channel_bindings = channel_bindings
         self.tokens: dict[str, tuple[str, float]] = {}
         self._conns: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
@@ -129,7 +131,7 @@ class Authenticator:
         msg_type = int.from_bytes(raw[8:12], "little") if len(raw) >= 12 else 0
         with self._lock:
             if msg_type == 1:
-                ctx = spnego.server(protocol="ntlm")
+                ctx = spnego.server(protocol="ntlm", channel_bindings=self.channel_bindings)
                 self._conns[conn] = {"ctx": ctx}
             state = self._conns.get(conn)
         if state is None or "ctx" not in state:
@@ -150,3 +152,17 @@ class Authenticator:
         with self._lock:
             self._conns[conn] = {"principal": principal}
         return AuthResult(principal)
+
+
+def tls_channel_bindings(cert_file: str | os.PathLike[str]) -> Any:
+    """The ``tls-server-end-point`` binding of the certificate in ``cert_file`` (RFC 5929), as
+    Exchange checks it when Extended Protection is on."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from requests_ntlm.requests_ntlm import _get_certificate_hash
+    from spnego.channel_bindings import GssChannelBindings
+
+    with open(cert_file, "rb") as fh:
+        cert = x509.load_pem_x509_certificate(fh.read())
+    digest = _get_certificate_hash(cert.public_bytes(serialization.Encoding.DER))
+    return GssChannelBindings(application_data=b"tls-server-end-point:" + digest)

@@ -17,7 +17,7 @@ from typing import Any
 from lxml import etree
 
 from . import autodiscover, schema
-from .auth import Authenticator
+from .auth import Authenticator, tls_channel_bindings
 from .directory import Directory, load_directory
 from .faults import FaultScript, ScriptedFault
 from .httpd import WSGIServer
@@ -48,11 +48,12 @@ class SandboxApp:
     def __init__(self, directory: Directory, latency_ms: int = 0, validate_responses: bool = False,
                  log_dir: str | Path | None = None,
                  auth_methods: tuple[str, ...] = ("NTLM", "Basic"),
-                 source: str | Path | None = None) -> None:
+                 source: str | Path | None = None, channel_bindings: Any = None) -> None:
         self.source = source
         self.directory = directory
         self.store = Store(directory)
-        self.auth = Authenticator(directory)
+        self.channel_bindings = channel_bindings
+        self.auth = Authenticator(directory, channel_bindings)
         self.faults = FaultScript()
         self.latency_ms = latency_ms
         self.validate_requests = True
@@ -76,7 +77,7 @@ class SandboxApp:
             self.last_responses.clear()
             self.directory = directory
             self.store = Store(directory)
-            self.auth = Authenticator(directory)
+            self.auth = Authenticator(directory, self.channel_bindings)
 
     def record(self, entry: LogEntry) -> None:
         with self._lock:
@@ -319,9 +320,13 @@ class SandboxServer:
                  tls_key: str | Path | None = None, log_dir: str | Path | None = None,
                  validate_responses: bool = False,
                  auth_methods: tuple[str, ...] = ("NTLM", "Basic"),
-                 hostname: str | None = None) -> None:
+                 hostname: str | None = None, extended_protection: bool = False) -> None:
+        if extended_protection and not tls_cert:
+            raise ValueError("Extended Protection binds NTLM to TLS: give tls_cert too")
+        bindings = tls_channel_bindings(tls_cert) if extended_protection and tls_cert else None
         self.app = SandboxApp(load_directory(directory), latency_ms, validate_responses,
-                              log_dir, auth_methods, source=directory)
+                              log_dir, auth_methods, source=directory,
+                              channel_bindings=bindings)
         self.host = host
         self.port = port
         self.hostname = hostname or host
