@@ -49,6 +49,8 @@ class Attempt(Base):
     secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     use_autodiscover: Mapped[bool] = mapped_column(Boolean, default=False)
     ews_url: Mapped[str | None] = mapped_column(String(500))
+    #: Hosts outside the admin's domain the admin trusted after Autodiscover pointed there.
+    confirmed_hosts: Mapped[list[str] | None] = mapped_column(JSON)
 
     access_level: Mapped[str | None] = mapped_column(String(20))  #: full | restricted | free_busy
     coverage_mode: Mapped[str | None] = mapped_column(String(10))  #: all | group | list
@@ -80,9 +82,9 @@ class StepRun(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     attempt_id: Mapped[str] = mapped_column(ForeignKey("attempts.id"), index=True)
-    #: account, access, test, authorize, cancel
+    #: account, access, test, trust_host, authorize, cancel
     step: Mapped[str] = mapped_column(String(20))
-    #: completed, failed, passed, invalid
+    #: completed, invalid; for the test: running, passed, failed, refused, error, interrupted
     outcome: Mapped[str] = mapped_column(String(20))
     actor: Mapped[str] = mapped_column(String(100), default="admin")
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -113,7 +115,10 @@ class Connection(Base):
     app_client_id: Mapped[str | None] = mapped_column(String(40))
     secret_enc: Mapped[bytes] = mapped_column(LargeBinary)
     use_autodiscover: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The EWS URL entered, or the one Autodiscover found when the credential test passed.
     ews_url: Mapped[str | None] = mapped_column(String(500))
+    #: Hosts outside the domain the admin trusted for Autodiscover (see Attempt).
+    confirmed_hosts: Mapped[list[str] | None] = mapped_column(JSON)
 
     access_level: Mapped[str] = mapped_column(String(20))
     coverage_mode: Mapped[str] = mapped_column(String(10))

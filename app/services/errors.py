@@ -31,3 +31,9 @@ class StepNotReached(OnboardingError):
     def __init__(self, step_reached: int) -> None:
         super().__init__(f"Complete step {step_reached} first.")
         self.step_reached = step_reached
+
+
+class InvalidInput(OnboardingError):
+    """A request the page's own form cannot express (a stale or crafted submission)."""
+
+    code = "invalid_input"

@@ -7,7 +7,7 @@ inputs redacted, so support staff can read what happened and replay it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,8 +16,6 @@ from typing import Any
 from app.crypto import SecretBox
 from app.database import db
 from app.exchange import access
-from app.exchange.connector import Connector
-from app.exchange.diagnostics import Check, DiagnosticsRequest, Report, run_checks
 from app.models import Attempt, Connection, StepRun, utcnow
 from app.services.errors import AttemptClosed, AttemptExpired, AttemptNotFound, StepNotReached
 from app.services.redaction import redact_inputs
@@ -118,6 +116,7 @@ class AttemptView:
     test_report: dict[str, Any] | None
     vendor: VendorRequest | None
     connection_id: str | None
+    confirmed_hosts: tuple[str, ...] = ()
 
     @property
     def coverage(self) -> access.Coverage | None:
@@ -144,7 +143,7 @@ class AuthorizeResult:
     refused: tuple[access.RefusedScope, ...] = field(default_factory=tuple)
 
 
-def _view(attempt: Attempt) -> AttemptView:
+def view_of(attempt: Attempt) -> AttemptView:
     return AttemptView(
         id=attempt.id,
         status=attempt.status,
@@ -167,10 +166,11 @@ def _view(attempt: Attempt) -> AttemptView:
         test_report=attempt.test_report,
         vendor=VendorRequest.from_dict(attempt.vendor_request) if attempt.vendor_request else None,
         connection_id=attempt.connection_id,
+        confirmed_hosts=tuple(attempt.confirmed_hosts or ()),
     )
 
 
-def _load(attempt_id: str, *, open_only: bool = True) -> Attempt:
+def load_attempt(attempt_id: str, *, open_only: bool = True) -> Attempt:
     attempt = db.session.get(Attempt, attempt_id)
     if attempt is None:
         raise AttemptNotFound("This setup could not be found.")
@@ -206,12 +206,12 @@ def start_attempt(vendor: VendorRequest | None = None) -> AttemptView:
         attempt.deployment = "online"
     db.session.add(attempt)
     db.session.commit()
-    return _view(attempt)
+    return view_of(attempt)
 
 
 def get_attempt(attempt_id: str, *, open_only: bool = False) -> AttemptView:
     """Return the attempt; raises :class:`AttemptNotFound` or :class:`AttemptExpired`."""
-    return _view(_load(attempt_id, open_only=open_only))
+    return view_of(load_attempt(attempt_id, open_only=open_only))
 
 
 def require_step(attempt: AttemptView, step: int) -> None:
@@ -223,7 +223,7 @@ def require_step(attempt: AttemptView, step: int) -> None:
 def record_invalid_step(attempt_id: str, step: str, inputs: Mapping[str, Any],
                         errors: Mapping[str, Any]) -> None:
     """Record that the admin submitted a step the form rejected (nothing saved is changed)."""
-    attempt = _load(attempt_id)
+    attempt = load_attempt(attempt_id)
     with _step_run(attempt, step, inputs) as run:
         run.outcome = "invalid"
         run.result = {"errors": {k: list(v) for k, v in errors.items()}}
@@ -233,7 +233,7 @@ def record_invalid_step(attempt_id: str, step: str, inputs: Mapping[str, Any],
 
 def save_account_step(attempt_id: str, data: AccountInput, box: SecretBox) -> AttemptView:
     """Save page 1; an empty password keeps the one already stored for this attempt."""
-    attempt = _load(attempt_id)
+    attempt = load_attempt(attempt_id)
     inputs = vars(data)
     with _step_run(attempt, "account", inputs):
         changed = (
@@ -255,15 +255,16 @@ def save_account_step(attempt_id: str, data: AccountInput, box: SecretBox) -> At
             changed = True
         if changed:
             _invalidate_test(attempt)
+            attempt.confirmed_hosts = None
         attempt.step_reached = max(attempt.step_reached, STEP_ACCESS)
     db.session.commit()
-    return _view(attempt)
+    return view_of(attempt)
 
 
 def save_access_step(attempt_id: str, data: AccessInput) -> AttemptView:
     """Save page 2; a different level or coverage means the credentials must be tested again."""
-    attempt = _load(attempt_id)
-    require_step(_view(attempt), STEP_ACCESS)
+    attempt = load_attempt(attempt_id)
+    require_step(view_of(attempt), STEP_ACCESS)
     with _step_run(attempt, "access", {**vars(data), "mailboxes": list(data.mailboxes)}):
         mailboxes = list(data.mailboxes) if data.coverage_mode == "list" else None
         group = data.group if data.coverage_mode == "group" else None
@@ -280,7 +281,7 @@ def save_access_step(attempt_id: str, data: AccessInput) -> AttemptView:
         attempt.coverage_mailboxes = mailboxes
         attempt.step_reached = max(attempt.step_reached, STEP_TEST)
     db.session.commit()
-    return _view(attempt)
+    return view_of(attempt)
 
 
 def _invalidate_test(attempt: Attempt) -> None:
@@ -289,65 +290,10 @@ def _invalidate_test(attempt: Attempt) -> None:
         attempt.step_reached = STEP_TEST
 
 
-def diagnostics_request(attempt: Attempt, box: SecretBox, mailbox: str,
-                        write_test: bool, confirmed_hosts: tuple[str, ...] = ()
-                        ) -> DiagnosticsRequest:
-    """Build the diagnostics input from an attempt's saved values and its decrypted secret."""
-    assert attempt.secret_enc is not None and attempt.service_account and attempt.access_level
-    vendor = VendorRequest.from_dict(attempt.vendor_request) if attempt.vendor_request else None
-    return DiagnosticsRequest(
-        deployment=attempt.deployment or "onprem",
-        service_account=attempt.service_account,
-        secret=box.decrypt(attempt.secret_enc),
-        logon_name=attempt.logon_name,
-        tenant_id=attempt.tenant_id,
-        app_client_id=attempt.app_client_id,
-        ews_url=attempt.ews_url,
-        use_autodiscover=attempt.use_autodiscover,
-        access_level=attempt.access_level,
-        mailbox=mailbox,
-        write_test=write_test,
-        requested_scopes=vendor.scope if vendor else (),
-        confirmed_hosts=confirmed_hosts,
-    )
-
-
-def run_credential_test(attempt_id: str, mailbox: str, write_test: bool, connector: Connector,
-                        box: SecretBox, *, on_progress: Callable[[Check], None] | None = None,
-                        confirmed_hosts: tuple[str, ...] = ()) -> Report:
-    """Run the diagnostics for the attempt against ``mailbox`` and save the report.
-
-    The step run is written as ``running`` before any EWS traffic, so a database that cannot
-    record the test stops it before Exchange sees a logon (SECURITY.md row 45).
-    """
-    attempt = _load(attempt_id)
-    require_step(_view(attempt), STEP_TEST)
-    request = diagnostics_request(attempt, box, mailbox, write_test, confirmed_hosts)
-    run = StepRun(step="test", outcome="running",
-                  inputs=redact_inputs({"mailbox": mailbox, "write_test": write_test}))
-    attempt.steps.append(run)
-    db.session.commit()
-    report = run_checks(request, connector, on_progress=on_progress)
-    run.outcome = "passed" if report.passed else "failed"
-    run.result = report.to_dict()
-    run.error_code = report.first_failure_code
-    run.duration_ms = report.duration_ms
-    attempt.test_mailbox = mailbox
-    attempt.test_passed = report.passed
-    attempt.tested_at = utcnow()
-    attempt.test_report = report.to_dict()
-    if report.passed:
-        attempt.step_reached = max(attempt.step_reached, STEP_AUTHORIZE)
-    else:
-        attempt.step_reached = min(attempt.step_reached, STEP_TEST)
-    db.session.commit()
-    return report
-
-
 def authorize(attempt_id: str) -> AuthorizeResult:
     """Persist the connection for a tested attempt and close the attempt."""
-    attempt = _load(attempt_id)
-    view = _view(attempt)
+    attempt = load_attempt(attempt_id)
+    view = view_of(attempt)
     require_step(view, STEP_AUTHORIZE)
     assert attempt.secret_enc and attempt.service_account and attempt.access_level
     requested = view.vendor.scope if view.vendor else ()
@@ -363,7 +309,8 @@ def authorize(attempt_id: str) -> AuthorizeResult:
             app_client_id=attempt.app_client_id,
             secret_enc=attempt.secret_enc,
             use_autodiscover=attempt.use_autodiscover,
-            ews_url=attempt.ews_url,
+            ews_url=attempt.ews_url or (attempt.test_report or {}).get("ews_url"),
+            confirmed_hosts=attempt.confirmed_hosts,
             access_level=attempt.access_level,
             coverage_mode=attempt.coverage_mode or "all",
             coverage_group=attempt.coverage_group,
@@ -383,7 +330,7 @@ def authorize(attempt_id: str) -> AuthorizeResult:
     db.session.commit()
     return AuthorizeResult(
         connection_id=connection.id,
-        attempt=_view(attempt),
+        attempt=view_of(attempt),
         granted=grant.granted,
         refused=grant.refused,
     )
@@ -391,9 +338,9 @@ def authorize(attempt_id: str) -> AuthorizeResult:
 
 def cancel(attempt_id: str) -> AttemptView:
     """Close the attempt without creating a connection."""
-    attempt = _load(attempt_id)
+    attempt = load_attempt(attempt_id)
     with _step_run(attempt, "cancel", {}):
         attempt.status = "cancelled"
     db.session.commit()
-    return _view(attempt)
+    return view_of(attempt)
 

@@ -9,6 +9,7 @@ from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    HiddenField,
     PasswordField,
     RadioField,
     StringField,
@@ -193,3 +194,9 @@ class TestForm(FlaskForm):
 
 class AuthorizeForm(FlaskForm):
     """Page 4: Authorize or Cancel (the buttons carry the choice)."""
+
+
+class TrustHostForm(FlaskForm):
+    """Page 3: the admin trusts the host Autodiscover pointed to, outside their domain."""
+
+    host = HiddenField(validators=[InputRequired(), Length(max=253)])

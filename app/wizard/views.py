@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import secrets
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
 
@@ -28,11 +23,17 @@ from flask import (
 
 from app.exchange import access, powershell
 from app.exchange.diagnostics.interpret import TITLES
-from app.extensions import limiter, secret_box
-from app.services import onboarding
-from app.services.errors import AttemptClosed, AttemptExpired, AttemptNotFound, StepNotReached
-from app.wizard import bp
-from app.wizard.forms import AccessForm, AccountForm, AuthorizeForm, TestForm
+from app.extensions import secret_box
+from app.services import credential_test, onboarding
+from app.services.errors import (
+    AttemptClosed,
+    AttemptExpired,
+    AttemptNotFound,
+    InvalidInput,
+    StepNotReached,
+)
+from app.wizard import bp, credential_limits
+from app.wizard.forms import AccessForm, AccountForm, AuthorizeForm, TestForm, TrustHostForm
 from app.wizard.state import WizardState
 
 #: Step number → (endpoint, label), in wizard order.
@@ -267,132 +268,48 @@ def _download(script: powershell.Script) -> Response:
     )
 
 
-# --- step 3: the credential test, its limits and its progress ---------------------------------
-#
-# SECURITY.md row 33: the test must not become a password sprayer. Per client address
-# (Flask-Limiter), per service account and per Exchange host (failed tests only), and one test
-# at a time per account. Limits live in the limiter's storage (Redis when REDIS_URL is set), and
-# a storage failure fails closed: the 500 page, before any EWS request (row 34).
+# --- step 3: the credential test, its progress, and trusting a foreign Autodiscover host -----
 
 
-def _ip_limit() -> str:
-    return str(current_app.config.get("CREDENTIAL_TEST_IP_LIMIT", "20 per hour"))
-
-
-_ip_limit_decorator = limiter.shared_limit(
-    _ip_limit, scope="credential-test-ip", methods=["POST"],
-    error_message="Too many credential tests from your address. Wait a few minutes and try "
-                  "again.",
-)
-
-
-class _TestRefused(Exception):
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.message, self.retry_after = message, max(1, retry_after)
-
-
-def _test_target(attempt: onboarding.AttemptView) -> tuple[str, str]:
-    """The (Exchange host, account) pair the credential-test limits count against."""
-    from urllib.parse import urlsplit
-
-    host = (urlsplit(attempt.ews_url).hostname or "") if attempt.ews_url else \
-        f"autodiscover:{attempt.domain or ''}"
-    user = (attempt.logon_name or attempt.service_account or attempt.app_client_id or "")
-    return host.lower(), user.strip().lower()
-
-
-def _failure_limits(attempt: onboarding.AttemptView) -> list[tuple[Any, str]]:
-    from limits import parse
-
-    host, user = _test_target(attempt)
-    account = parse(str(current_app.config.get("CREDENTIAL_TEST_ACCOUNT_FAILURES",
-                                               "3 per 15 minutes")))
-    per_host = parse(str(current_app.config.get("CREDENTIAL_TEST_HOST_FAILURES",
-                                                "5 per 15 minutes")))
-    return [(account, f"account:{host}:{user}"), (per_host, f"host:{host}")]
-
-
-def _check_test_allowed(attempt: onboarding.AttemptView) -> None:
-    """Refuse the test when this account or host had too many failed tests lately."""
-    import time as _time
-
-    strategy = limiter.limiter
-    for item, key in _failure_limits(attempt):
-        if not strategy.test(item, "credential-test-failures", key):
-            reset, _ = strategy.get_window_stats(item, "credential-test-failures", key)
-            wait = int(reset - _time.time()) + 1
-            what = "this service account" if key.startswith("account:") else "this Exchange server"
-            at = (datetime.now(UTC) + timedelta(seconds=wait)).strftime("%H:%M UTC")
-            raise _TestRefused(
-                f"Several credential tests for {what} failed in the last minutes, so we paused "
-                f"testing to keep the account from being locked out. Try again after {at} "
-                f"(in about {max(1, wait // 60)} min).", wait)
-
-
-def _record_test_outcome(attempt: onboarding.AttemptView, failed_sign_in: bool) -> None:
-    if failed_sign_in:
-        for item, key in _failure_limits(attempt):
-            limiter.limiter.hit(item, "credential-test-failures", key)
-
-
-_local_locks: dict[str, threading.Lock] = {}
-_local_locks_guard = threading.Lock()
-
-
-@contextmanager
-def _account_lock(app: Any, attempt: onboarding.AttemptView) -> Iterator[None]:
-    """Serialise credential tests of one account (Redis lock when REDIS_URL is set)."""
-    host, user = _test_target(attempt)
-    key = f"credential-test:{host}:{user}"
-    wait = float(app.config.get("EWS_TOTAL_BUDGET", 30.0)) + 5
-    url = app.config.get("REDIS_URL")
-    if url:
-        import redis
-
-        lock: Any = redis.Redis.from_url(url, socket_timeout=2).lock(
-            f"ec:{key}", timeout=wait + 30, blocking_timeout=wait)
-    else:
-        with _local_locks_guard:
-            lock = _local_locks.setdefault(key, threading.Lock())
-    acquired = lock.acquire(blocking_timeout=wait) if url else lock.acquire(timeout=wait)
-    if not acquired:
-        raise _TestRefused("A test for this service account is still running; try again when it "
-                           "has finished.", int(wait))
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _guarded_test(app: Any, attempt: onboarding.AttemptView, mailbox: str, write_test: bool,
+def _guarded_test(app: Any, attempt: onboarding.AttemptView, run_id: int,
                   on_progress: Any = None) -> Any:
-    """Run the credential test under its limits and lock; the limits count failed sign-ins."""
-    _check_test_allowed(attempt)
-    with _account_lock(app, attempt):
-        _check_test_allowed(attempt)
-        report = onboarding.run_credential_test(
-            attempt.id, mailbox, write_test, app.extensions["exchange"], secret_box(app),
-            on_progress=on_progress,
-        )
-    _record_test_outcome(attempt, report.authentication_failed)
+    """Run a begun test under its limits and lock; the limits count failed sign-ins."""
+    try:
+        with credential_limits.account_lock(app, attempt):
+            credential_limits.check_allowed(attempt)
+            report = credential_test.run(run_id, app.extensions["exchange"], secret_box(app),
+                                         on_progress=on_progress)
+    except credential_limits.Refused as e:
+        credential_test.refuse(run_id, e.message, e.retry_after)
+        raise
+    except Exception:
+        credential_test.fail(run_id, "The test could not run. Nothing was changed; try again.")
+        raise
+    credential_limits.record_outcome(attempt, report.authentication_failed)
     return report
 
 
-def _refused(attempt: onboarding.AttemptView, form: TestForm, e: _TestRefused,
+def _begin(attempt: onboarding.AttemptView, form: TestForm) -> int:
+    """Check the limits, then record the test as running (both before any EWS traffic)."""
+    credential_limits.check_allowed(attempt)
+    return credential_test.begin(attempt.id, form.mailbox.data, bool(form.write_test.data))
+
+
+def _refused(attempt: onboarding.AttemptView, form: TestForm, e: credential_limits.Refused,
              as_json: bool = False) -> Response:
     if as_json:
         response = jsonify(error={"code": "too_many_tests", "message": e.message})
     else:
         response = make_response(_render("wizard/test.html", attempt, 3, form=form,
-                                         report=attempt.test_report, refused=e.message))
+                                         report=attempt.test_report, refused=e.message,
+                                         trust_form=TrustHostForm()))
     response.status_code = 429
     response.headers["Retry-After"] = str(e.retry_after)
     return response
 
 
 @bp.route("/<attempt_id>/test", methods=["GET", "POST"])
-@_ip_limit_decorator
+@credential_limits.ip_limit_decorator
 @wizard_step(3)
 def test_credentials(attempt: onboarding.AttemptView):  # type: ignore[no-untyped-def]
     """Step 3: run the connectivity checks against a mailbox the admin names."""
@@ -402,50 +319,34 @@ def test_credentials(attempt: onboarding.AttemptView):  # type: ignore[no-untype
     report = attempt.test_report
     if form.validate_on_submit():
         try:
-            result = _guarded_test(current_app, attempt, form.mailbox.data,
-                                   bool(form.write_test.data))
-        except _TestRefused as e:
+            result = _guarded_test(current_app, attempt, _begin(attempt, form))
+        except credential_limits.Refused as e:
             return _refused(attempt, form, e)
         attempt = onboarding.get_attempt(attempt.id)
         _sync_state(attempt)
         report = result.to_dict()
     elif form.is_submitted():
         onboarding.record_invalid_step(attempt.id, "test", dict(request.form), form.errors)
-    return _render("wizard/test.html", attempt, 3, form=form, report=report)
+    return _render("wizard/test.html", attempt, 3, form=form, report=report,
+                   trust_form=TrustHostForm())
 
 
-#: Live progress of background credential tests in this process: run id → state.
-_progress: dict[str, dict[str, Any]] = {}
-_progress_lock = threading.Lock()
-
-
-def _background_test(app: Any, run_id: str, attempt_id: str, mailbox: str,
-                     write_test: bool) -> None:
-    def progress(check: Any) -> None:
-        with _progress_lock:
-            _progress[run_id]["checks"].append(
-                {k: v for k, v in asdict(check).items() if k != "trace"})
-
+def _background_test(app: Any, run_id: int, attempt: onboarding.AttemptView) -> None:
     with app.app_context():
-        state = _progress[run_id]
         try:
-            attempt = onboarding.get_attempt(attempt_id)
-            report = _guarded_test(app, attempt, mailbox, write_test, progress)
-            state.update(passed=report.passed)
-        except _TestRefused as e:
-            state.update(error=e.message, retry_after=e.retry_after)
-        except Exception as e:  # the page shows a generic error; the log has the type only
+            _guarded_test(app, attempt, run_id)
+        except credential_limits.Refused:
+            pass  # saved on the run; the progress poll reports it
+        except Exception as e:  # saved on the run as an error; the log has the type only
             current_app.logger.error("credential test %s failed: %s", run_id, type(e).__name__)
-            state.update(error="The test could not run. Nothing was changed; try again.")
         finally:
-            state["done"] = True
             from app.database import db
 
             db.session.remove()
 
 
 @bp.route("/<attempt_id>/test/start", methods=["POST"])
-@_ip_limit_decorator
+@credential_limits.ip_limit_decorator
 @wizard_step(3)
 def test_start(attempt: onboarding.AttemptView):  # type: ignore[no-untyped-def]
     """Start the credential test in the background and return where to poll its progress."""
@@ -454,41 +355,53 @@ def test_start(attempt: onboarding.AttemptView):  # type: ignore[no-untyped-def]
         return jsonify(error={"code": "invalid_input", "message": "Check the form.",
                               "fields": form.errors}), 400
     try:
-        _check_test_allowed(attempt)
-    except _TestRefused as e:
+        run_id = _begin(attempt, form)
+    except credential_limits.Refused as e:
         return _refused(attempt, form, e, as_json=True)
-    run_id = secrets.token_urlsafe(12)
-    with _progress_lock:
-        _progress[run_id] = {"attempt": attempt.id, "checks": [], "done": False}
-    thread = threading.Thread(
+    threading.Thread(
         target=_background_test, name=f"credential-test-{run_id}", daemon=True,
-        args=(current_app._get_current_object(), run_id, attempt.id,  # type: ignore[attr-defined]
-              form.mailbox.data, bool(form.write_test.data)),
-    )
-    thread.start()
+        args=(current_app._get_current_object(), run_id, attempt),  # type: ignore[attr-defined]
+    ).start()
     return jsonify(run=run_id, progress_url=url_for("wizard.test_progress",
                                                     attempt_id=attempt.id, run_id=run_id)), 202
 
 
-@bp.route("/<attempt_id>/test/progress/<run_id>", methods=["GET"])
+@bp.route("/<attempt_id>/test/progress/<int:run_id>", methods=["GET"])
 @wizard_step(3)
-def test_progress(attempt: onboarding.AttemptView, run_id: str):  # type: ignore[no-untyped-def]
+def test_progress(attempt: onboarding.AttemptView, run_id: int):  # type: ignore[no-untyped-def]
     """The checks finished so far; when done, where to see the full results."""
-    with _progress_lock:
-        state = _progress.get(run_id)
-        if state is None or state["attempt"] != attempt.id:
-            return jsonify(error={"code": "not_found", "message": "Unknown test run."}), 404
-        body = {"checks": list(state["checks"]), "done": state["done"],
-                "total": len(TITLES)}
-        if state["done"]:
-            body.update(passed=state.get("passed"), error=state.get("error"),
-                        results_url=url_for("wizard.test_credentials", attempt_id=attempt.id))
-            _progress.pop(run_id, None)
+    state = credential_test.progress(attempt.id, run_id,
+                                     float(current_app.config.get("EWS_TOTAL_BUDGET", 30.0)))
+    if state is None:
+        return jsonify(error={"code": "not_found", "message": "Unknown test run."}), 404
+    body: dict[str, Any] = {"checks": list(state.checks), "done": state.done,
+                            "total": len(TITLES)}
+    if state.done:
+        body.update(passed=state.passed, error=state.error,
+                    results_url=url_for("wizard.test_credentials", attempt_id=attempt.id))
     response = jsonify(body)
-    if state.get("retry_after"):
+    if state.retry_after:
         response.status_code = 429
-        response.headers["Retry-After"] = str(state["retry_after"])
+        response.headers["Retry-After"] = str(state.retry_after)
     return response
+
+
+@bp.route("/<attempt_id>/test/trust-host", methods=["POST"])
+@wizard_step(3)
+def trust_host(attempt: onboarding.AttemptView):  # type: ignore[no-untyped-def]
+    """Trust the host outside the domain that Autodiscover pointed to (SECURITY.md row 25)."""
+    form = TrustHostForm()
+    if not form.validate_on_submit():
+        flash("That confirmation expired. Run the test again.", "warning")
+    else:
+        try:
+            credential_test.trust_host(attempt.id, form.host.data)
+        except InvalidInput as e:
+            flash(str(e), "warning")
+        else:
+            flash(f"Autodiscover may now use {form.host.data} for this setup. Run the test "
+                  "again to sign in there.", "info")
+    return redirect(url_for("wizard.test_credentials", attempt_id=attempt.id))
 
 
 @bp.route("/<attempt_id>/test/report.json", methods=["GET"])

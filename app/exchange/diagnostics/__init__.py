@@ -91,6 +91,9 @@ class Report:
     ews_url: str | None = None
     endpoint_method: str | None = None
     auth_method: str | None = None
+    #: A host outside the admin's domain that Autodiscover pointed to and that the admin must
+    #: confirm before any credential goes there (SECURITY.md row 25).
+    confirm_host: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -118,6 +121,7 @@ class Report:
             "ews_url": self.ews_url,
             "endpoint_method": self.endpoint_method,
             "auth_method": self.auth_method,
+            "confirm_host": self.confirm_host,
             "first_failure_code": self.first_failure_code,
             "checks": [asdict(c) for c in self.checks],
         }
@@ -132,6 +136,7 @@ class Report:
             ews_url=data.get("ews_url"),
             endpoint_method=data.get("endpoint_method"),
             auth_method=data.get("auth_method"),
+            confirm_host=data.get("confirm_host"),
         )
 
 
@@ -294,6 +299,8 @@ class _Runner:
             ews_url=self.ctx.ews_url,
             endpoint_method=self.ctx.endpoint_method,
             auth_method=self.ctx.auth_method,
+            confirm_host=next((b.host for b in self.run.blocked
+                               if b.code == "autodiscover_redirect_unconfirmed"), None),
         )
 
 

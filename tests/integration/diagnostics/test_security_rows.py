@@ -307,7 +307,7 @@ def test_the_host_budget_stops_one_password_tried_across_many_accounts(
 
 def test_parallel_tests_for_one_account_are_serialised(app: Flask, client: FlaskClient,
                                                        sandbox: SandboxServer) -> None:
-    from app.services import onboarding
+    from app.services import credential_test, onboarding
     from app.wizard import views
 
     wizard = _wizard(client, sandbox)
@@ -316,7 +316,8 @@ def test_parallel_tests_for_one_account_are_serialised(app: Flask, client: Flask
 
     def one() -> None:
         with app.app_context():
-            reports.append(views._guarded_test(app, attempt, addr("alice"), False))
+            run_id = credential_test.begin(attempt.id, addr("alice"), False)
+            reports.append(views._guarded_test(app, attempt, run_id))
 
     threads = [threading.Thread(target=one) for _ in range(6)]
     for t in threads:
@@ -367,7 +368,7 @@ def test_a_wrong_password_is_one_logon_attempt_and_one_counted_failure(
     """Row 35: FailFast, no automatic retry; the limiter counts exactly one failure."""
     from app.extensions import limiter
     from app.services import onboarding
-    from app.wizard import views
+    from app.wizard import credential_limits
 
     wizard = _wizard(client, sandbox, password=WRONG)
 
@@ -377,7 +378,7 @@ def test_a_wrong_password_is_one_logon_attempt_and_one_counted_failure(
                 and ("rejected" in e.fault or "wrong" in e.fault)]
     assert len(rejected) == 1
     attempt = onboarding.get_attempt(wizard.attempt_id or "")
-    item, key = views._failure_limits(attempt)[0]
+    item, key = credential_limits.failure_limits(attempt)[0]
     _, remaining = limiter.limiter.get_window_stats(item, "credential-test-failures", key)
     assert remaining == item.amount - 1
 
