@@ -9,6 +9,7 @@ import struct
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +41,7 @@ class LogEntry:
     response_code: str | None = None
     ms: float = 0.0
     at: float = field(default_factory=time.time)
+    detail: str | None = None  # Autodiscover: the addresses asked about, "-> target" if redirected
 
 
 class SandboxApp:
@@ -63,6 +65,7 @@ class SandboxApp:
         self.schema_errors: list[tuple[str, str]] = []
         self.last_responses: dict[str, bytes] = {}
         self.ews_url = ""
+        self.autodiscover_redirect: autodiscover.Redirect | None = None
         self._lock = threading.Lock()
         self.log_file = Path(log_dir) / "requests.jsonl" if log_dir else None
 
@@ -72,6 +75,7 @@ class SandboxApp:
         with self._lock:
             self.faults.clear()
             self.latency_ms = 0
+            self.autodiscover_redirect = None
             self.log.clear()
             self.schema_errors.clear()
             self.last_responses.clear()
@@ -262,6 +266,12 @@ class SandboxApp:
                                   ("Content-Length", str(len(payload)))])
         return [payload]
 
+    def set_autodiscover_redirect(self, kind: str | None, target: str | None = None,
+                                  mailboxes: Iterable[str] | None = None) -> None:
+        """Answer Autodiscover with redirects (kind "url" or "address"); None turns it off."""
+        self.autodiscover_redirect = None if kind is None else autodiscover.Redirect.make(
+            kind, target, mailboxes, self.directory.domain)
+
     # -- control API ------------------------------------------------------------------------
     def control(self, environ: dict[str, Any], start_response: Any, action: str,
                 method: str) -> list[bytes]:
@@ -293,6 +303,15 @@ class SandboxApp:
                 status, payload = "400 Bad Request", {"ok": False, "error": str(exc)}
         elif action == "faults":
             payload = [asdict(f) for f in self.faults.pending()]
+        elif action == "autodiscover-redirect" and method == "POST":
+            try:
+                self.set_autodiscover_redirect(data.get("kind"), data.get("target"),
+                                               data.get("mailboxes"))
+            except (TypeError, ValueError) as exc:
+                status, payload = "400 Bad Request", {"ok": False, "error": str(exc)}
+        elif action == "autodiscover-redirect":
+            redirect = self.autodiscover_redirect
+            payload = redirect.as_dict() if redirect is not None else None
         else:
             status, payload = "404 Not Found", {"ok": False, "error": "unknown control action"}
         start_response(status, [("Content-Type", "application/json")])
@@ -396,6 +415,17 @@ class SandboxServer:
 
     def set_latency(self, ms: int) -> None:
         self.app.latency_ms = ms
+
+    def autodiscover_redirect(self, kind: str | None, target: str | None = None, *,
+                              mailboxes: Iterable[str] | None = None) -> None:
+        """Make Autodiscover answer with redirects, as Exchange does for moved mailboxes.
+
+        kind "url": ErrorCode RedirectUrl, RedirectTarget ``target`` (the Autodiscover URL to ask
+        instead); "address": ErrorCode RedirectAddress, RedirectTarget ``target`` (the e-mail
+        address to autodiscover instead). ``mailboxes`` limits it to those addresses (names
+        without "@" get the directory's domain); None turns redirects off. reset() does too.
+        """
+        self.app.set_autodiscover_redirect(kind, target, mailboxes)
 
     @property
     def requests(self) -> list[LogEntry]:
