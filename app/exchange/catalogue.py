@@ -83,7 +83,9 @@ _ENTRIES = (
     Entry("autodiscover_redirect_unconfirmed", "Autodiscover pointed to another domain",
           ("Autodiscover redirected to a host outside your domain. We never send your "
            "credentials there without your confirmation.",),
-          ("If you recognise the host, enter its EWS URL on page 1 directly.",
+          ("If the host is your organisation's Exchange (a hosting provider, or another domain "
+           "you own), choose “Trust” on the test page and run the test again, or enter its EWS "
+           "URL on page 1 directly.",
            "Otherwise check your autodiscover DNS records: someone may be intercepting them.")),
     Entry("credentials_over_http", "Credentials would have travelled unencrypted",
           ("The endpoint or a redirect uses http://.",),

@@ -17,9 +17,12 @@ import dns.rrset
 
 class DNSResponder:
     def __init__(self, domain: str, address: str = "127.0.0.1", host: str = "127.0.0.1",
-                 port: int = 0, srv_port: int = 443) -> None:
+                 port: int = 0, srv_port: int = 443,
+                 hosts: dict[str, str] | None = None) -> None:
         self.domain = domain.rstrip(".").lower()
         self.address = address
+        #: Further A records (name → address), e.g. a second organisation's autodiscover host.
+        self.hosts = {k.rstrip(".").lower(): v for k, v in (hosts or {}).items()}
         self.srv_port = srv_port
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((host, port))
@@ -42,7 +45,10 @@ class DNSResponder:
         response.flags |= dns.flags.AA
         for question in query.question:
             name = question.name.to_text().rstrip(".").lower()
-            if question.rdtype == dns.rdatatype.A and name in (
+            if question.rdtype == dns.rdatatype.A and name in self.hosts:
+                response.answer.append(dns.rrset.from_text(
+                    question.name, 60, "IN", "A", self.hosts[name]))
+            elif question.rdtype == dns.rdatatype.A and name in (
                     self.domain, f"autodiscover.{self.domain}"):
                 response.answer.append(dns.rrset.from_text(
                     question.name, 60, "IN", "A", self.address))
@@ -51,7 +57,7 @@ class DNSResponder:
                 response.answer.append(dns.rrset.from_text(
                     question.name, 60, "IN", "SRV",
                     f"0 0 {self.srv_port} autodiscover.{self.domain}."))
-            elif not name.endswith(self.domain):
+            elif not name.endswith(self.domain) and name not in self.hosts:
                 response.set_rcode(dns.rcode.NXDOMAIN)
         return response.to_wire()  # type: ignore[no-any-return]
 
