@@ -1,5 +1,5 @@
 """Autodiscover redirects (SOAP GetUserSettings ErrorCode RedirectUrl / RedirectAddress) followed by
-unmodified exchangelib over TLS: a throwaway CA, the loopback DNS responder taught a second domain,
+unmodified exchangelib over TLS: a throwaway CA, the loopback DNS responder with a second domain,
 and a second sandbox as the redirect target (autodiscover.fabrikam.example)."""
 
 from __future__ import annotations
@@ -9,10 +9,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import dns.message
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
 import exchangelib.autodiscover
 import exchangelib.autodiscover.cache
 import exchangelib.protocol
@@ -45,28 +41,6 @@ users = [{{ name = "alice", display_name = "Alice Anders (Fabrikam)" }}]
 """
 
 
-class TwoDomainDNS(DNSResponder):
-    """The sandbox's DNS responder, answering A records for several domains and their
-    autodiscover hosts (the stock one knows a single domain)."""
-
-    def __init__(self, *domains: str) -> None:
-        super().__init__(domains[0])
-        self.domains = [d.lower() for d in domains]
-
-    def answer(self, wire: bytes) -> bytes:
-        query = dns.message.from_wire(wire)
-        response = dns.message.make_response(query)
-        for question in query.question:
-            name = question.name.to_text().rstrip(".").lower()
-            hosts = {h for d in self.domains for h in (d, f"autodiscover.{d}")}
-            if question.rdtype == dns.rdatatype.A and name in hosts:
-                response.answer.append(dns.rrset.from_text(
-                    question.name, 60, "IN", "A", self.address))
-            elif not any(name.endswith(d) for d in self.domains):
-                response.set_rcode(dns.rcode.NXDOMAIN)
-        return response.to_wire()  # type: ignore[no-any-return]
-
-
 @contextmanager
 def two_sites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
               fabrikam_directory: Path | None = None,
@@ -84,7 +58,8 @@ def two_sites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             fabrikam_directory, tls_cert=files.cert, tls_key=files.key,
             hostname=f"autodiscover.{FABRIKAM}", validate_responses=True,
             auth_methods=auth_methods))
-        responder = stack.enter_context(TwoDomainDNS(CONTOSO, FABRIKAM))
+        responder = stack.enter_context(DNSResponder(CONTOSO, hosts={
+            FABRIKAM: "127.0.0.1", f"autodiscover.{FABRIKAM}": "127.0.0.1"}))
         real = socket.getaddrinfo
 
         def fake_getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
