@@ -167,20 +167,21 @@ def progress(attempt_id: str, run_id: int, budget_s: float) -> RunProgress | Non
                         error=result.get("error"), retry_after=result.get("retry_after"))
 
 
-def trust_host(attempt_id: str, host: str) -> onboarding.AttemptView:
-    """Let Autodiscover use ``host``, outside the admin's domain, in this attempt's tests.
+def trust_hosts(attempt_id: str, hosts: str) -> tuple[str, ...]:
+    """Let Autodiscover use ``hosts`` (space separated), outside the admin's domain, in this
+    attempt's tests; return them.
 
-    Only the host the last test stopped at can be trusted, so a crafted form cannot add another.
+    Only hosts the last test stopped at can be trusted, so a crafted form cannot add another.
     """
     attempt = onboarding.load_attempt(attempt_id)
-    pending = (attempt.test_report or {}).get("confirm_host")
-    if not pending or host.strip().lower() != pending:
+    pending = set((attempt.test_report or {}).get("confirm_hosts") or ())
+    asked = tuple(dict.fromkeys(h.lower() for h in hosts.split()))
+    if not asked or not set(asked) <= pending:
         raise InvalidInput("There is no Autodiscover host waiting for your confirmation; run "
                            "the test again.")
-    hosts = list(attempt.confirmed_hosts or ())
-    if pending not in hosts:
-        attempt.confirmed_hosts = [*hosts, pending]
-    step = StepRun(step="trust_host", outcome="completed", inputs={"host": pending})
-    attempt.steps.append(step)
+    known = list(attempt.confirmed_hosts or ())
+    attempt.confirmed_hosts = [*known, *(h for h in asked if h not in known)]
+    attempt.steps.append(StepRun(step="trust_host", outcome="completed",
+                                 inputs={"hosts": list(asked)}))
     db.session.commit()
-    return onboarding.view_of(attempt)
+    return asked

@@ -197,6 +197,6 @@ class AuthorizeForm(FlaskForm):
 
 
 class TrustHostForm(FlaskForm):
-    """Page 3: the admin trusts the host Autodiscover pointed to, outside their domain."""
+    """Page 3: the admin trusts the hosts Autodiscover pointed to, outside their domain."""
 
-    host = HiddenField(validators=[InputRequired(), Length(max=253)])
+    hosts = HiddenField(validators=[InputRequired(), Length(max=2000)])

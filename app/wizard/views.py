@@ -388,18 +388,18 @@ def test_progress(attempt: onboarding.AttemptView, run_id: int):  # type: ignore
 
 @bp.route("/<attempt_id>/test/trust-host", methods=["POST"])
 @wizard_step(3)
-def trust_host(attempt: onboarding.AttemptView):  # type: ignore[no-untyped-def]
-    """Trust the host outside the domain that Autodiscover pointed to (SECURITY.md row 25)."""
+def trust_hosts(attempt: onboarding.AttemptView):  # type: ignore[no-untyped-def]
+    """Trust the hosts outside the domain Autodiscover pointed to (SECURITY.md row 25)."""
     form = TrustHostForm()
     if not form.validate_on_submit():
         flash("That confirmation expired. Run the test again.", "warning")
     else:
         try:
-            credential_test.trust_host(attempt.id, form.host.data)
+            hosts = credential_test.trust_hosts(attempt.id, form.hosts.data)
         except InvalidInput as e:
             flash(str(e), "warning")
         else:
-            flash(f"Autodiscover may now use {form.host.data} for this setup. Run the test "
+            flash(f"Autodiscover may now use {', '.join(hosts)} for this setup. Run the test "
                   "again to sign in there.", "info")
     return redirect(url_for("wizard.test_credentials", attempt_id=attempt.id))
 

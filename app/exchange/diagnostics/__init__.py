@@ -91,9 +91,9 @@ class Report:
     ews_url: str | None = None
     endpoint_method: str | None = None
     auth_method: str | None = None
-    #: A host outside the admin's domain that Autodiscover pointed to and that the admin must
-    #: confirm before any credential goes there (SECURITY.md row 25).
-    confirm_host: str | None = None
+    #: Hosts outside the admin's domain that Autodiscover pointed to and that the admin must
+    #: trust before anything is sent there (SECURITY.md row 25).
+    confirm_hosts: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -121,7 +121,7 @@ class Report:
             "ews_url": self.ews_url,
             "endpoint_method": self.endpoint_method,
             "auth_method": self.auth_method,
-            "confirm_host": self.confirm_host,
+            "confirm_hosts": list(self.confirm_hosts),
             "first_failure_code": self.first_failure_code,
             "checks": [asdict(c) for c in self.checks],
         }
@@ -136,7 +136,7 @@ class Report:
             ews_url=data.get("ews_url"),
             endpoint_method=data.get("endpoint_method"),
             auth_method=data.get("auth_method"),
-            confirm_host=data.get("confirm_host"),
+            confirm_hosts=tuple(data.get("confirm_hosts") or ()),
         )
 
 
@@ -299,8 +299,9 @@ class _Runner:
             ews_url=self.ctx.ews_url,
             endpoint_method=self.ctx.endpoint_method,
             auth_method=self.ctx.auth_method,
-            confirm_host=next((b.host for b in self.run.blocked
-                               if b.code == "autodiscover_redirect_unconfirmed"), None),
+            confirm_hosts=tuple(dict.fromkeys(
+                b.host for b in self.run.blocked
+                if b.code == "autodiscover_redirect_unconfirmed")),
         )
 
 

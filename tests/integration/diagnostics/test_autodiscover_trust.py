@@ -45,7 +45,8 @@ def hosted(tmp_path: Any) -> Iterator[dict[str, Any]]:
                        hostname=f"autodiscover.{DOMAIN}") as own, \
             SandboxServer(host=provider_ip, port=443, tls_cert=files.cert, tls_key=files.key,
                           hostname=PROVIDER) as provider, \
-            DNSResponder(DOMAIN, address=own_ip, hosts={PROVIDER: provider_ip}) as dns:
+            DNSResponder(DOMAIN, address=own_ip,
+                         hosts={PROVIDER: provider_ip, "fabrikam.example": provider_ip}) as dns:
         own.autodiscover_redirect("url", REDIRECT)
         config = {"allow_hosts": (DOMAIN, f"autodiscover.{DOMAIN}", PROVIDER),
                   "dns_nameservers": (dns.host,), "dns_port": dns.port,
@@ -71,10 +72,25 @@ def test_a_redirect_to_another_domain_sends_nothing_there_and_asks_the_admin(
     assert endpoint.status == "fail"
     assert endpoint.code == "autodiscover_redirect_unconfirmed"
     assert PROVIDER in endpoint.explanation
-    assert report.confirm_host == PROVIDER
+    assert report.confirm_hosts == (PROVIDER,)
     assert any(e.response_code == "RedirectUrl" for e in own.requests)
     assert provider.requests == []  # no Authorization header, indeed no request at all
     assert own.count("ConvertId") == 0
+
+
+def test_an_address_redirect_to_another_domain_lists_every_host_it_would_try(
+        hosted: dict[str, Any]) -> None:
+    """RedirectAddress restarts discovery in the other domain: its step-1 and step-2 hosts are
+    both outside the admin's domain, so the admin is asked about both at once."""
+    own, provider = hosted["own"], hosted["provider"]
+    own.autodiscover_redirect("address", "svc-full@fabrikam.example")
+
+    report = run_checks(request_for(own, "svc-full", "full", ews_url=None,
+                                    use_autodiscover=True), hosted["connector"])
+
+    assert by_key(report)["endpoint"].code == "autodiscover_redirect_unconfirmed"
+    assert report.confirm_hosts == ("fabrikam.example", PROVIDER)
+    assert provider.requests == []
 
 
 def test_once_the_admin_trusts_the_host_the_test_signs_in_there(
@@ -87,7 +103,7 @@ def test_once_the_admin_trusts_the_host_the_test_signs_in_there(
 
     assert report.passed, [(c.key, c.status, c.explanation) for c in report.checks]
     assert report.ews_url == f"https://{PROVIDER}/EWS/Exchange.asmx"
-    assert report.confirm_host is None
+    assert report.confirm_hosts == ()
     assert provider.count("ConvertId") >= 1
     assert own.count("ConvertId") == 0
 
@@ -123,13 +139,13 @@ def test_page_three_offers_to_trust_the_host_and_the_connection_keeps_it(
 
     # A crafted form cannot trust a host the test did not stop at.
     client.post(wizard.url("test/trust-host"),
-                data={"csrf_token": csrf_token(page), "host": "evil.test"})
+                data={"csrf_token": csrf_token(page), "hosts": f"{PROVIDER} evil.test"})
     after_crafted = client.get(wizard.url("test")).get_data(as_text=True)
     assert "no Autodiscover host waiting" in after_crafted
     assert f"Trust {PROVIDER}" in after_crafted
 
     trusted = client.post(wizard.url("test/trust-host"),
-                          data={"csrf_token": csrf_token(page), "host": PROVIDER},
+                          data={"csrf_token": csrf_token(page), "hosts": PROVIDER},
                           follow_redirects=True).get_data(as_text=True)
     assert f"Autodiscover may now use {PROVIDER}" in trusted
     assert f"Trust {PROVIDER}" not in trusted
@@ -157,7 +173,7 @@ def test_trusting_without_the_csrf_token_changes_nothing(hosted_app: Flask,
     wizard.access("full")
     wizard.test()
 
-    response = client.post(wizard.url("test/trust-host"), data={"host": PROVIDER})
+    response = client.post(wizard.url("test/trust-host"), data={"hosts": PROVIDER})
 
     assert response.status_code == 400  # CSRF: refused before the view
     from app.services import onboarding
