@@ -114,6 +114,24 @@ class Browser:
         errors = [e for e in self.console() if e.get("level") == "SEVERE"]
         assert not errors, f"browser console errors: {errors}"
 
+    def wait_for_path(self, fragment: str, timeout: float = 20) -> None:
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(self.driver, timeout).until(lambda d: fragment in d.current_url)
+
+    def fill(self, name: str, value: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        field = self.driver.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(value)
+
+    def choose(self, name: str, value: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.driver.find_element(
+            By.CSS_SELECTOR, f"input[name='{name}'][value='{value}']").click()
+
 
 @pytest.fixture
 def browser(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Browser]:

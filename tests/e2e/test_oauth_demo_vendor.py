@@ -21,20 +21,6 @@ from tests.helpers import DEMO_PASSWORD
 pytestmark = pytest.mark.e2e
 
 
-def _wait_for_path(browser: Browser, fragment: str, timeout: float = 20) -> None:
-    WebDriverWait(browser.driver, timeout).until(lambda d: fragment in d.current_url)
-
-
-def _fill(browser: Browser, name: str, value: str) -> None:
-    field = browser.find_element(By.NAME, name)
-    field.clear()
-    field.send_keys(value)
-
-
-def _choose(browser: Browser, name: str, value: str) -> None:
-    browser.find_element(By.CSS_SELECTOR, f"input[name='{name}'][value='{value}']").click()
-
-
 def test_admin_walks_the_demo_vendor_connect_link_to_a_token(
     live_app: LiveApp, browser: Browser, sandbox  # type: ignore[no-untyped-def]
 ) -> None:
@@ -46,24 +32,24 @@ def test_admin_walks_the_demo_vendor_connect_link_to_a_token(
     browser.shot("demo-vendor")
     browser.find_element(By.ID, "connect-exchange").click()
 
-    _wait_for_path(browser, "/account")
+    browser.wait_for_path("/account")
     assert "Demo Vendor" in browser.page_source
     browser.shot("page-1-account")
-    _choose(browser, "deployment", "onprem")
-    _fill(browser, "service_account", "svc-full@contoso.example")
-    _fill(browser, "password", DEMO_PASSWORD)
-    _choose(browser, "endpoint", "url")
-    _fill(browser, "ews_url", sandbox.ews_url)
+    browser.choose("deployment", "onprem")
+    browser.fill("service_account", "svc-full@contoso.example")
+    browser.fill("password", DEMO_PASSWORD)
+    browser.choose("endpoint", "url")
+    browser.fill("ews_url", sandbox.ews_url)
     browser.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
 
-    _wait_for_path(browser, "/access")
+    browser.wait_for_path("/access")
     browser.shot("page-2-access")
-    _choose(browser, "level", "full")
-    _choose(browser, "coverage", "all")
+    browser.choose("level", "full")
+    browser.choose("coverage", "all")
     browser.find_element(By.CSS_SELECTOR, "button[name=action][value=continue]").click()
 
-    _wait_for_path(browser, "/test")
-    _fill(browser, "mailbox", "alice@contoso.example")
+    browser.wait_for_path("/test")
+    browser.fill("mailbox", "alice@contoso.example")
     browser.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
     WebDriverWait(browser.driver, 60).until(
         ec.presence_of_element_located((By.CSS_SELECTOR, "a[href$='/authorize']"))
@@ -71,11 +57,11 @@ def test_admin_walks_the_demo_vendor_connect_link_to_a_token(
     browser.shot("page-3-test")
     browser.find_element(By.CSS_SELECTOR, "a.button[href$='/authorize']").click()
 
-    _wait_for_path(browser, "/authorize")
+    browser.wait_for_path("/authorize")
     browser.shot("page-4-authorize")
     browser.find_element(By.CSS_SELECTOR, "button[name=action][value=authorize]").click()
 
-    _wait_for_path(browser, "/demo-vendor/callback", timeout=30)
+    browser.wait_for_path("/demo-vendor/callback", timeout=30)
     WebDriverWait(browser.driver, 20).until(
         ec.presence_of_element_located((By.ID, "result"))
     )
