@@ -36,7 +36,6 @@ INTERRUPTED_GRACE = timedelta(seconds=60)
 class RunProgress:
     """What the browser's progress poll needs (no traces: those stay with the report)."""
 
-    run_id: int
     checks: tuple[dict[str, Any], ...]
     done: bool
     passed: bool | None = None
@@ -107,15 +106,15 @@ def run(run_id: int, connector: Connector, box: SecretBox, *,
             on_progress(check)
 
     report = run_checks(request, connector, on_progress=saved)
-    attempt = onboarding.load_attempt(step.attempt_id)
+    saved_report = report.to_dict()
     step.outcome = PASSED if report.passed else FAILED
-    step.result = report.to_dict()
+    step.result = saved_report
     step.error_code = report.first_failure_code
     step.duration_ms = report.duration_ms
     attempt.test_mailbox = mailbox
     attempt.test_passed = report.passed
     attempt.tested_at = utcnow()
-    attempt.test_report = report.to_dict()
+    attempt.test_report = saved_report
     if report.passed:
         attempt.step_reached = max(attempt.step_reached, onboarding.STEP_AUTHORIZE)
     else:
@@ -151,20 +150,17 @@ def progress(attempt_id: str, run_id: int, budget_s: float) -> RunProgress | Non
     if step is None:
         return None
     db.session.refresh(step)  # another process may be writing it
-    result = step.result or {}
-    checks = tuple(result.get("checks", ()))
     if step.outcome == RUNNING:
         started = step.started_at if step.started_at.tzinfo else step.started_at.replace(
             tzinfo=UTC)
         if utcnow() - started < timedelta(seconds=budget_s) + INTERRUPTED_GRACE:
-            return RunProgress(run_id, checks, done=False)
+            return RunProgress(tuple((step.result or {}).get("checks", ())), done=False)
         _close(run_id, INTERRUPTED, {"error": "The test was interrupted before it finished. "
                                      "Nothing was changed; run it again."}, "interrupted")
-        return progress(attempt_id, run_id, budget_s)
-    return RunProgress(run_id, checks, done=True,
-                        passed=step.outcome == PASSED if step.outcome in (PASSED, FAILED)
-                        else None,
-                        error=result.get("error"), retry_after=result.get("retry_after"))
+    result = step.result or {}
+    return RunProgress(tuple(result.get("checks", ())), done=True,
+                       passed={PASSED: True, FAILED: False}.get(step.outcome),
+                       error=result.get("error"), retry_after=result.get("retry_after"))
 
 
 def trust_hosts(attempt_id: str, hosts: str) -> tuple[str, ...]:
