@@ -126,6 +126,25 @@ class Browser:
         field.clear()
         field.send_keys(value)
 
+    def fill_account_and_access(self, ews_url: str, password: str) -> None:
+        """Pages 1 and 2 as an admin fills them: svc-full on the given EWS URL, Full level."""
+        from selenium.webdriver.common.by import By
+
+        self.wait_for_path("/account")
+        self.choose("deployment", "onprem")
+        self.fill("service_account", "svc-full@contoso.example")
+        self.fill("password", password)
+        self.choose("endpoint", "url")
+        self.fill("ews_url", ews_url)
+        self.driver.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
+        self.wait_for_path("/access")
+        self.shot("page-2-access")
+        self.choose("level", "full")
+        self.choose("coverage", "all")
+        self.driver.find_element(
+            By.CSS_SELECTOR, "button[name=action][value=continue]").click()
+        self.wait_for_path("/test")
+
     def choose(self, name: str, value: str) -> None:
         from selenium.webdriver.common.by import By
 

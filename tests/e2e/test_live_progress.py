@@ -18,18 +18,7 @@ def test_checks_appear_one_by_one_while_the_test_runs(
 ) -> None:
     browser.get(f"{live_app.url}/connect/")
     browser.find_element(By.CSS_SELECTOR, "main button[type=submit]").click()
-    browser.wait_for_path("/account")
-    browser.choose("deployment", "onprem")
-    browser.fill("service_account", "svc-full@contoso.example")
-    browser.fill("password", DEMO_PASSWORD)
-    browser.choose("endpoint", "url")
-    browser.fill("ews_url", sandbox.ews_url)
-    browser.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
-    browser.wait_for_path("/access")
-    browser.choose("level", "full")
-    browser.choose("coverage", "all")
-    browser.find_element(By.CSS_SELECTOR, "button[name=action][value=continue]").click()
-    browser.wait_for_path("/test")
+    browser.fill_account_and_access(sandbox.ews_url, DEMO_PASSWORD)
     browser.fill("mailbox", "alice@contoso.example")
 
     sandbox.set_latency(400)  # slow enough to watch: every check takes a few hundred ms

@@ -35,20 +35,7 @@ def test_admin_walks_the_demo_vendor_connect_link_to_a_token(
     browser.wait_for_path("/account")
     assert "Demo Vendor" in browser.page_source
     browser.shot("page-1-account")
-    browser.choose("deployment", "onprem")
-    browser.fill("service_account", "svc-full@contoso.example")
-    browser.fill("password", DEMO_PASSWORD)
-    browser.choose("endpoint", "url")
-    browser.fill("ews_url", sandbox.ews_url)
-    browser.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
-
-    browser.wait_for_path("/access")
-    browser.shot("page-2-access")
-    browser.choose("level", "full")
-    browser.choose("coverage", "all")
-    browser.find_element(By.CSS_SELECTOR, "button[name=action][value=continue]").click()
-
-    browser.wait_for_path("/test")
+    browser.fill_account_and_access(sandbox.ews_url, DEMO_PASSWORD)
     browser.fill("mailbox", "alice@contoso.example")
     browser.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
     WebDriverWait(browser.driver, 60).until(

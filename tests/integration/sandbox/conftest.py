@@ -42,6 +42,26 @@ def make_account(server: SandboxServer, service: str, mailbox: str,
                    default_timezone=TZ)
 
 
+def route_https(monkeypatch: pytest.MonkeyPatch, ports: dict[str, int]) -> None:
+    """Send connections to ``<host>.<domain>:443`` to 127.0.0.1 on the given sandbox port.
+
+    exchangelib's Autodiscover only tries port 443, and these tests run unprivileged.
+    """
+    import socket
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(host, str):
+            for domain, target in ports.items():
+                if host.rstrip(".").endswith(domain):
+                    host = "127.0.0.1"
+                    port = target if port in (443, "443", "https") else port
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
 def calendar_without_root(account: Account) -> Calendar:
     """How the product reaches a delegate's calendar without touching the mailbox root."""
     return Calendar(root=Root(account=account), _distinguished_id=DistinguishedFolderId(
@@ -80,4 +100,4 @@ def _isolate(sandbox: SandboxServer) -> Iterator[None]:
 
 
 __all__ = ["DELEGATE", "IMPERSONATION", "addr", "calendar_without_root", "make_account",
-           "this_week"]
+           "route_https", "this_week"]

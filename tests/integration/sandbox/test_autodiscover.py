@@ -3,8 +3,6 @@ GetUserSettings, then EWS at the discovered URL."""
 
 from __future__ import annotations
 
-import socket
-
 import dns.resolver
 import exchangelib.autodiscover
 import pytest
@@ -14,6 +12,8 @@ from exchangelib.autodiscover import Autodiscovery
 from app.sandbox import DEMO_PASSWORD, SandboxServer
 from app.sandbox.dns import DNSResponder
 from app.sandbox.tls import make_ca_and_cert
+
+from .conftest import route_https
 
 pytestmark = pytest.mark.integration
 DOMAIN = "contoso.example"
@@ -34,15 +34,7 @@ def test_autodiscover_over_tls_finds_the_ews_url_and_the_account_works(tmp_path,
     with SandboxServer(tls_cert=files.cert, tls_key=files.key,
                        hostname=f"autodiscover.{DOMAIN}") as server, \
             DNSResponder(DOMAIN) as responder:
-        real = socket.getaddrinfo
-
-        def fake_getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
-            if isinstance(host, str) and host.rstrip(".").endswith(DOMAIN):
-                host = "127.0.0.1"
-                port = server.port if port in (443, "443", "https") else port
-            return real(host, port, *args, **kwargs)
-
-        monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
+        route_https(monkeypatch, {DOMAIN: server.port})
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(files.ca_cert))
         monkeypatch.setattr(Autodiscovery, "DNS_RESOLVER_KWARGS", responder.resolver_kwargs)
         monkeypatch.setattr(Autodiscovery, "DNS_RESOLVER_ATTRS", responder.resolver_attrs)

@@ -4,7 +4,6 @@ and a second sandbox as the redirect target (autodiscover.fabrikam.example)."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -24,6 +23,8 @@ from app.sandbox.autodiscover import ANS, POX_OUTLOOK
 from app.sandbox.dns import DNSResponder
 from app.sandbox.soap import SOAP
 from app.sandbox.tls import make_ca_and_cert
+
+from .conftest import route_https
 
 pytestmark = pytest.mark.integration
 
@@ -60,17 +61,7 @@ def two_sites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             auth_methods=auth_methods))
         responder = stack.enter_context(DNSResponder(CONTOSO, hosts={
             FABRIKAM: "127.0.0.1", f"autodiscover.{FABRIKAM}": "127.0.0.1"}))
-        real = socket.getaddrinfo
-
-        def fake_getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
-            if isinstance(host, str):
-                for domain, server in ((CONTOSO, contoso), (FABRIKAM, fabrikam)):
-                    if host.rstrip(".").endswith(domain):
-                        host = "127.0.0.1"
-                        port = server.port if port in (443, "443", "https") else port
-            return real(host, port, *args, **kwargs)
-
-        monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
+        route_https(monkeypatch, {CONTOSO: contoso.port, FABRIKAM: fabrikam.port})
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(files.ca_cert))
         monkeypatch.setattr(Autodiscovery, "DNS_RESOLVER_KWARGS", responder.resolver_kwargs)
         monkeypatch.setattr(Autodiscovery, "DNS_RESOLVER_ATTRS", responder.resolver_attrs)
